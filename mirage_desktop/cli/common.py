@@ -1,0 +1,45 @@
+"""Pieces shared by the CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mirage_desktop.config.paths import AppPaths
+from mirage_desktop.config.settings import Settings, load_settings
+
+
+def load_user_settings() -> Settings:
+    settings, _ = load_settings(AppPaths.from_env().settings_file)
+    return settings
+
+
+def add_video_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--width", type=int, help="requested camera/test-pattern width")
+    parser.add_argument("--height", type=int, help="requested camera/test-pattern height")
+    parser.add_argument("--fps", type=float, help="requested camera/test-pattern frame rate")
+    parser.add_argument("--max-fps", type=float, help="cap the output frame rate (MIRAGE_VIDEO_MAX_FPS)")
+
+
+def apply_video_args(settings: Settings, args: argparse.Namespace) -> None:
+    video = settings.video
+    for attr in ("width", "height", "fps", "max_fps"):
+        value = getattr(args, attr, None)
+        if value is not None:
+            setattr(video, attr, value)
+    settings.validate()
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    if str(path) == "-":
+        print(text)
+        return
+    Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""Where Mirage keeps its files, and the typed settings it runs with."""

@@ -1,0 +1,83 @@
+"""Assembles a pipeline from settings: which source, which processors, which sinks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mirage_desktop.config.settings import Settings
+from mirage_desktop.engine.metrics import MetricsCollector
+from mirage_desktop.engine.pipeline import Pipeline, PipelineOptions, ProblemListener
+from mirage_desktop.processing.base import FrameProcessor
+from mirage_desktop.processing.chain import ProcessorChain
+from mirage_desktop.processing.debug_overlay import DebugOverlayProcessor
+from mirage_desktop.processing.passthrough import PassThroughProcessor
+from mirage_desktop.sinks.base import FrameSink
+from mirage_desktop.sinks.preview import PreviewListener, PreviewSink
+from mirage_desktop.sinks.recorder import RecorderSink
+from mirage_desktop.sinks.virtual_camera import VirtualCameraSink
+from mirage_desktop.sources.open import SourceSpec, make_source
+
+
+@dataclass(slots=True)
+class PipelineRequest:
+    """What one run should do, beyond the persisted settings."""
+
+    live: bool = True
+    virtual_camera: bool = True
+    record_to: Path | None = None
+    preview: PreviewListener | None = None
+    preview_max_fps: float = 30.0
+    #: processors placed before the debug overlay (face swap, enhancer, ...)
+    processors: Sequence[FrameProcessor] = field(default_factory=tuple)
+    extra_sinks: Sequence[FrameSink] = field(default_factory=tuple)
+
+
+def build_pipeline(
+    settings: Settings,
+    request: PipelineRequest,
+    on_problem: ProblemListener | None = None,
+) -> Pipeline:
+    video = settings.video
+    collector = MetricsCollector()
+    pipeline_ref: list[Pipeline] = []
+
+    def problem(message: str) -> None:
+        if pipeline_ref:
+            pipeline_ref[0].report("source", message)
+
+    source = make_source(
+        SourceSpec.parse(video.source),
+        width=video.width,
+        height=video.height,
+        fps=video.fps,
+        live=request.live,
+        fallback=video.fallback_to_test_pattern,
+        on_problem=problem,
+    )
+    processors: list[FrameProcessor] = list(request.processors) or [PassThroughProcessor()]
+    if settings.face.debug_overlay:
+        processors.append(DebugOverlayProcessor(lambda: pipeline_ref[0].metrics() if pipeline_ref else None))
+    sinks: list[FrameSink] = []
+    if request.virtual_camera and settings.output.virtual_camera:
+        sinks.append(
+            VirtualCameraSink(
+                settings.output.virtual_camera_name, backend=settings.output.virtual_camera_backend or None
+            )
+        )
+    if request.record_to is not None:
+        sinks.append(RecorderSink(request.record_to))
+    if request.preview is not None:
+        sinks.append(PreviewSink(request.preview, request.preview_max_fps))
+    sinks.extend(request.extra_sinks)
+    pipeline = Pipeline(
+        source,
+        ProcessorChain(processors),
+        sinks,
+        PipelineOptions(live=request.live, max_fps=video.max_fps),
+        metrics=collector,
+        on_problem=on_problem,
+    )
+    pipeline_ref.append(pipeline)
+    return pipeline

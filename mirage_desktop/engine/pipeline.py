@@ -1,0 +1,273 @@
+"""The live video loop: capture, processing and output on their own threads.
+
+    source ─capture thread─▶ [slot] ─processing thread─▶ [slot] ─output thread─▶ sinks
+
+Each [slot] holds one frame. Live, a slot keeps only the newest frame (a late consumer
+skips stale frames, counted as dropped) so latency cannot build up; offline, a slot makes
+the producer wait so every frame is processed. Every frame carries its capture timestamp,
+and latency is measured from it when the sinks have the frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mirage_desktop.engine.handoff import HandoffClosed, LatestSlot
+from mirage_desktop.engine.metrics import MetricsCollector, MetricsSnapshot
+from mirage_desktop.frame import Frame
+from mirage_desktop.processing.chain import ProcessorChain
+from mirage_desktop.sinks.base import FrameSink, SinkError
+from mirage_desktop.sources.base import FrameSource, Pacer, SourceError, SourceExhausted, SourceInfo
+
+log = logging.getLogger(__name__)
+
+ProblemListener = Callable[[str, str], None]  # (area, message); an empty message clears the area
+
+
+@dataclass(slots=True)
+class PipelineOptions:
+    #: live: newest-frame-wins hand-over and paced output; offline: every frame, as fast as possible
+    live: bool = True
+    #: cap on the output rate (0 = the source's rate)
+    max_fps: float = 0.0
+    #: resend the last frame after this long without a new one, so apps watching the
+    #: virtual camera never time out to black while the source reconnects
+    keepalive_s: float = 1.0
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: FrameSource,
+        chain: ProcessorChain,
+        sinks: list[FrameSink],
+        options: PipelineOptions | None = None,
+        metrics: MetricsCollector | None = None,
+        on_problem: ProblemListener | None = None,
+    ) -> None:
+        self.source = source
+        self.chain = chain
+        self.sinks = list(sinks)
+        self.options = options or PipelineOptions()
+        self.collector = metrics or MetricsCollector()
+        self._on_problem = on_problem
+        live = self.options.live
+        self._to_process: LatestSlot[Frame] = LatestSlot("capture→process", drop_stale=live)
+        self._to_output: LatestSlot[Frame] = LatestSlot("process→output", drop_stale=live)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._problems: dict[str, str] = {}
+        self._problems_lock = threading.Lock()
+        self._active_sinks: list[FrameSink] = []
+        self._pace_dropped = 0
+        self.source_info: SourceInfo | None = None
+        self.output_fps = 0.0
+
+    # -- control ---------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._threads:
+            raise RuntimeError("pipeline already started")
+        for name, target in (
+            ("mirage-capture", self._capture_loop),
+            ("mirage-process", self._process_loop),
+            ("mirage-output", self._output_loop),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._to_process.close()
+        self._to_output.close()
+        self.wait(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for all threads to end (offline: when the source is exhausted). True if they did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+        return not self.running
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    # -- reporting -------------------------------------------------------------------------
+    def report(self, area: str, message: str) -> None:
+        with self._problems_lock:
+            if self._problems.get(area, "") == message:
+                return
+            if message:
+                self._problems[area] = message
+            else:
+                self._problems.pop(area, None)
+        if message:
+            # With a listener the user already sees it there; the log keeps a record either way.
+            log.log(logging.INFO if self._on_problem else logging.WARNING, "%s: %s", area, message)
+        if self._on_problem is not None:
+            self._on_problem(area, message)
+
+    @property
+    def problems(self) -> dict[str, str]:
+        with self._problems_lock:
+            return dict(self._problems)
+
+    def metrics(self) -> MetricsSnapshot:
+        problems = list(self.problems.values()) + [p for p in self.chain.problems() if p]
+        return self.collector.snapshot(
+            source=self.source_info.name if self.source_info else "",
+            sinks_active=[s.name for s in self._active_sinks],
+            dropped={
+                self._to_process.name: self._to_process.dropped,
+                self._to_output.name: self._to_output.dropped + self._pace_dropped,
+            },
+            processors=self.chain.counters(),
+            problems=problems,
+        )
+
+    # -- threads ---------------------------------------------------------------------------
+    def _hand_over(self, slot: LatestSlot[Frame], frame: Frame) -> bool:
+        """Put ``frame``; False when the pipeline is shutting down."""
+        try:
+            while not slot.put(frame, timeout=0.2):
+                if self._stop.is_set():
+                    return False
+        except HandoffClosed:
+            return False
+        return True
+
+    def _capture_loop(self) -> None:
+        try:
+            try:
+                self.source_info = self.source.open()
+            except SourceError as exc:
+                self.report("source", str(exc))
+                return
+            while not self._stop.is_set():
+                try:
+                    frame = self.source.read()
+                except SourceExhausted:
+                    break
+                except SourceError as exc:
+                    self.report("source", str(exc))
+                    break
+                self.collector.frame_captured()
+                if not self._hand_over(self._to_process, frame):
+                    break
+        except Exception as exc:  # never let a source bug leave the other threads waiting
+            log.exception("capture thread failed")
+            self.report("source", f"The video source failed: {exc}")
+        finally:
+            self._to_process.close()
+            try:
+                self.source.close()
+            except Exception:
+                log.exception("closing the source failed")
+
+    def _process_loop(self) -> None:
+        try:
+            self.chain.start()
+            while True:
+                try:
+                    frame = self._to_process.get(timeout=0.25)
+                except HandoffClosed:
+                    break
+                if frame is None:
+                    continue
+                frame = self.chain.process(frame)
+                self.collector.frame_processed(frame.stage_ms)
+                if not self._hand_over(self._to_output, frame):
+                    break
+        except Exception as exc:
+            log.exception("processing thread failed")
+            self.report("processing", f"Processing failed: {exc}")
+        finally:
+            self._to_output.close()
+            self._to_process.close()  # unblock the capture thread if we ended first
+            self.chain.close()
+
+    def _open_sinks(self, frame: Frame) -> None:
+        fps = self.source_info.fps if self.source_info and self.source_info.fps > 0 else 30.0
+        if self.options.max_fps > 0:
+            fps = min(fps, self.options.max_fps)
+        self.output_fps = fps
+        for sink in self.sinks:
+            area = f"sink:{type(sink).__name__}"
+            try:
+                sink.open(frame.width, frame.height, fps)
+            except SinkError as exc:
+                self.report(area, str(exc))
+                continue
+            except Exception as exc:
+                log.exception("opening sink %s failed", sink.name)
+                self.report(area, f"{sink.name} could not start: {exc}")
+                continue
+            self._active_sinks.append(sink)
+
+    def _output_loop(self) -> None:
+        live = self.options.live
+        last: Frame | None = None
+        limiter: Pacer | None = None
+        try:
+            while True:
+                try:
+                    frame = self._to_output.get(timeout=self.options.keepalive_s if live else 0.25)
+                except HandoffClosed:
+                    break
+                if frame is None:
+                    if live and last is not None and self._active_sinks:
+                        self._write(last, repeated=True)
+                    continue
+                if last is None:
+                    self._open_sinks(frame)
+                    if live and self.options.max_fps > 0:
+                        limiter = Pacer(self.output_fps)
+                if live:
+                    frame = self._pace(frame, limiter)
+                self._write(frame)
+                last = frame
+        except Exception as exc:
+            log.exception("output thread failed")
+            self.report("output", f"Output failed: {exc}")
+        finally:
+            self._to_output.close()
+            for sink in self._active_sinks:
+                try:
+                    sink.close()
+                except Exception:
+                    log.exception("closing sink %s failed", sink.name)
+
+    def _pace(self, frame: Frame, limiter: Pacer | None) -> Frame:
+        """Wait until the sinks want the next frame, then send the newest one available."""
+        paced = any(sink.pace() for sink in self._active_sinks)
+        if not paced and limiter is not None:
+            limiter.wait()
+        try:
+            newer = self._to_output.get(timeout=0)
+        except HandoffClosed:
+            newer = None
+        if newer is not None:
+            self._pace_dropped += 1
+            return newer
+        return frame
+
+    def _write(self, frame: Frame, repeated: bool = False) -> None:
+        t0 = time.perf_counter()
+        for sink in list(self._active_sinks):
+            try:
+                sink.write(frame)
+            except Exception as exc:
+                log.exception("sink %s failed", sink.name)
+                self.report(f"sink:{type(sink).__name__}", f"{sink.name} stopped: {exc}")
+                self._active_sinks.remove(sink)
+                try:
+                    sink.close()
+                except Exception:
+                    log.exception("closing sink %s failed", sink.name)
+        self.collector.frame_output(frame.captured_at, (time.perf_counter() - t0) * 1000.0, repeated=repeated)

@@ -1,0 +1,1 @@
+"""Face processing: detection, tracking, embedding, swapping and paste-back."""

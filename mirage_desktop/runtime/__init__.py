@@ -1,0 +1,1 @@
+"""ONNX Runtime plumbing: picking execution providers and creating sessions."""

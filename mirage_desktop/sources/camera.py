@@ -1,0 +1,158 @@
+"""A webcam through OpenCV: chosen by index or name, MJPG when offered, real fps measured."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+
+from mirage_desktop.frame import Frame
+from mirage_desktop.sources.base import FrameSource, SourceError, SourceInfo, SourceLost
+from mirage_desktop.sources.camera_list import list_cameras
+
+log = logging.getLogger(__name__)
+
+#: a device that keeps failing reads this long is treated as unplugged
+LOST_AFTER_S = 1.5
+
+
+def default_capture_backend() -> int:
+    system = platform.system()
+    if system == "Linux":
+        return cv2.CAP_V4L2
+    if system == "Windows":
+        return cv2.CAP_DSHOW  # MSMF opens slowly and often ignores MJPG requests
+    if system == "Darwin":
+        return cv2.CAP_AVFOUNDATION
+    return cv2.CAP_ANY
+
+
+def _no_camera_advice(system: str) -> str:
+    if system == "Linux":
+        return (
+            "Check that it is plugged in, that no other app (Zoom, a browser tab) is using it, and that "
+            "your user may open it (`sudo usermod -aG video $USER`, then log in again)."
+        )
+    if system == "Darwin":
+        return (
+            "Check that it is connected and that Mirage may use the camera (System Settings → Privacy & "
+            "Security → Camera)."
+        )
+    return "Check that it is connected, not used by another app, and allowed in Settings → Privacy → Camera."
+
+
+class CameraSource(FrameSource):
+    """``device`` is an index (0, 1, ...) or a name (matched case-insensitively)."""
+
+    def __init__(
+        self,
+        device: int | str = 0,
+        width: int = 1280,
+        height: int = 720,
+        fps: float = 30.0,
+        prefer_mjpg: bool = True,
+        capture_factory: Callable[[int | str, int], Any] | None = None,
+        clock=time.perf_counter,
+    ) -> None:
+        self.device = device
+        self.width, self.height, self.fps = width, height, fps
+        self.prefer_mjpg = prefer_mjpg
+        self._factory = capture_factory or (lambda dev, api: cv2.VideoCapture(dev, api))
+        self._clock = clock
+        self._cap: Any = None
+        self._info: SourceInfo | None = None
+        self._index = 0
+        self._stamps: deque[float] = deque(maxlen=60)
+
+    def _resolve(self) -> tuple[int | str, str]:
+        if isinstance(self.device, int):
+            return self.device, f"camera {self.device}"
+        text = str(self.device).strip()
+        if text.isdigit():
+            return int(text), f"camera {text}"
+        wanted = text.lower()
+        for cam in list_cameras():
+            if wanted in cam.name.lower():
+                return cam.index, cam.name
+        names = ", ".join(c.name for c in list_cameras()) or "none"
+        raise SourceError(f"No camera named '{text}' was found (cameras found: {names}).")
+
+    def open(self) -> SourceInfo:
+        system = platform.system()
+        target, label = self._resolve()
+        cap = self._factory(target, default_capture_backend())
+        if cap is None or not cap.isOpened():
+            if cap is not None:
+                cap.release()
+            raise SourceError(f"Cannot open {label}. {_no_camera_advice(system)}")
+        detail = []
+        if self.prefer_mjpg:
+            # MJPG must be requested before the size: many UVC cameras offer 720p30 only in MJPG.
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+        cap.set(cv2.CAP_PROP_FPS, self.fps)
+        try:
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a deep driver queue is hidden latency
+        except cv2.error:
+            pass
+        ok, first = cap.read()
+        if not ok or first is None:
+            cap.release()
+            raise SourceError(f"{label} opened but delivers no frames. {_no_camera_advice(system)}")
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+        if fourcc:
+            detail.append("".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00"))
+        reported_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0) or self.fps
+        self._cap = cap
+        self._info = SourceInfo(
+            name=label,
+            kind="camera",
+            width=int(first.shape[1]),
+            height=int(first.shape[0]),
+            fps=reported_fps,
+            detail=" ".join(detail),
+        )
+        if (self._info.width, self._info.height) != (self.width, self.height):
+            log.info("%s: asked for %dx%d, got %dx%d", label, self.width, self.height, first.shape[1], first.shape[0])
+        return self._info
+
+    @property
+    def info(self) -> SourceInfo | None:
+        return self._info
+
+    @property
+    def measured_fps(self) -> float:
+        if len(self._stamps) < 2:
+            return 0.0
+        span = self._stamps[-1] - self._stamps[0]
+        return (len(self._stamps) - 1) / span if span > 0 else 0.0
+
+    def read(self) -> Frame:
+        if self._cap is None:
+            raise SourceLost("The camera is not open.")
+        failing_since: float | None = None
+        while True:
+            ok, image = self._cap.read()
+            now = self._clock()
+            if ok and image is not None:
+                break
+            failing_since = failing_since or now
+            if now - failing_since > LOST_AFTER_S:
+                name = self._info.name if self._info else "The camera"
+                raise SourceLost(f"{name} stopped delivering frames (unplugged or taken by another app).")
+            time.sleep(0.01)
+        self._stamps.append(now)
+        frame = Frame(image, self._index, now, source=self._info.name if self._info else "camera")
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

@@ -1,0 +1,1 @@
+"""What this machine offers Mirage: devices, drivers, runtimes."""
