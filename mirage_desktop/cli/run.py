@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "or MIRAGE_DEBUG_OVERLAY=0.",
     )
     p.add_argument("--source", help="'camera:0', 'camera:NAME', 'test', or a video file (default: settings)")
-    p.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds (default: Ctrl-C)")
+    p.add_argument(
+        "--seconds", type=float, default=0.0, help="stop after this many seconds (default: Ctrl-C)"
+    )
     p.add_argument("--output", "-o", type=Path, help="also record the output to this video file (.mp4/.avi)")
     p.add_argument("--no-virtual-camera", action="store_true", help="do not publish to the virtual camera")
     p.add_argument("--virtual-camera-name", help="virtual camera device name (default 'Mirage Camera')")
@@ -60,10 +62,15 @@ def run_command(args: argparse.Namespace) -> int:
     request = PipelineRequest(live=True, virtual_camera=not args.no_virtual_camera, record_to=args.output)
     pipeline = build_pipeline(settings, request, on_problem=on_problem)
     stop = threading.Event()
-    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    previous = (
+        signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    )
     if previous is not None:
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-    err(f"Mirage: running from {settings.video.source} " + (f"for {args.seconds:g} s" if args.seconds else "(Ctrl-C stops)"))
+    err(
+        f"Mirage: running from {settings.video.source} "
+        + (f"for {args.seconds:g} s" if args.seconds else "(Ctrl-C stops)")
+    )
     pipeline.start()
     started = time.monotonic()
     next_stats = started + 1.0
@@ -83,7 +90,6 @@ def run_command(args: argparse.Namespace) -> int:
     print(snapshot.summary())
     if args.metrics_json:
         write_json(args.metrics_json, snapshot.to_dict())
-    if args.output is not None:
-        if any(s.startswith("recorder:") for s in snapshot.sinks_active) or snapshot.frames_output:
-            print(f"recorded to {args.output}")
+    if args.output is not None and any(s.startswith("recorder:") for s in snapshot.sinks_active):
+        print(f"recorded to {args.output}")
     return 0 if snapshot.frames_output > 0 else 1

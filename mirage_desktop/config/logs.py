@@ -27,9 +27,13 @@ def setup_logging(log_dir: Path, console_level: int = logging.WARNING) -> Path |
     log_file = log_dir / "mirage.log"
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        )
     except OSError as exc:
-        logging.getLogger(__name__).warning("cannot write logs to %s (%s); logging to the console only", log_dir, exc)
+        logging.getLogger(__name__).warning(
+            "cannot write logs to %s (%s); logging to the console only", log_dir, exc
+        )
         return None
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter(FORMAT))

@@ -104,8 +104,8 @@ class Settings:
                 coerced = _coerce(value, type(default))
                 if coerced is None:
                     warnings.append(
-                        f"settings: '{section_field.name}.{key}' = {value!r} is not a {type(default).__name__}; "
-                        f"using {default!r}"
+                        f"settings: '{section_field.name}.{key}' = {value!r} is not a "
+                        f"{type(default).__name__}; using {default!r}"
                     )
                     continue
                 setattr(section, key, coerced)
@@ -117,7 +117,9 @@ class Settings:
         fixed: list[str] = []
         face = self.face
         if face.proc_max_dim < MIN_PROC_MAX_DIM:
-            fixed.append(f"proc_max_dim {face.proc_max_dim} is below {MIN_PROC_MAX_DIM}; using {MIN_PROC_MAX_DIM}")
+            fixed.append(
+                f"proc_max_dim {face.proc_max_dim} is below {MIN_PROC_MAX_DIM}; using {MIN_PROC_MAX_DIM}"
+            )
             face.proc_max_dim = MIN_PROC_MAX_DIM
         if face.max_faces < 1:
             fixed.append(f"max_faces {face.max_faces} must be at least 1; using 1")
@@ -210,17 +212,19 @@ class SettingsStore:
 
         Raises OSError with the path in the message when the file cannot be written.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps(settings.to_dict(), indent=2, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=self.path.parent)
+        tmp: str | None = None
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=self.path.parent)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
             raise OSError(exc.errno, f"could not save settings to {self.path}: {exc.strerror}") from exc
 
 

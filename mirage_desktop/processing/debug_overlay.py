@@ -19,7 +19,9 @@ HUD_REFRESH_S = 0.25
 class DebugOverlayProcessor(FrameProcessor):
     name = "debug_overlay"
 
-    def __init__(self, stats: Callable[[], MetricsSnapshot | None] | None = None, clock=time.perf_counter) -> None:
+    def __init__(
+        self, stats: Callable[[], MetricsSnapshot | None] | None = None, clock=time.perf_counter
+    ) -> None:
         self._stats = stats
         self._clock = clock
         self._hud = "Mirage"
@@ -47,9 +49,9 @@ class DebugOverlayProcessor(FrameProcessor):
             frame.image = img
         h = img.shape[0]
         scale = max(0.4, h / 720)
-        thick = max(1, int(round(2 * scale)))
+        thick = max(1, round(2 * scale))
         for ann in frame.annotations:
-            x1, y1, x2, y2 = (int(round(v)) for v in ann.box)
+            x1, y1, x2, y2 = (round(float(v)) for v in ann.box)
             cv2.rectangle(img, (x1, y1), (x2, y2), ann.color, thick, cv2.LINE_AA)
             if ann.label:
                 cv2.putText(

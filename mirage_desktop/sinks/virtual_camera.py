@@ -148,7 +148,8 @@ class VirtualCameraSink(FrameSink):
             return
         detail = "; ".join(errors) if errors else "no virtual camera backend exists for this OS"
         raise SinkError(
-            f"The virtual camera '{self.camera_name}' is not available ({detail}).\n{driver_fix(self._system)}"
+            f"The virtual camera '{self.camera_name}' is not available ({detail}).\n"
+            + driver_fix(self._system)
         )
 
     def _convert(self, image: np.ndarray) -> np.ndarray:

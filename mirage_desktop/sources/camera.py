@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import time
@@ -57,6 +58,7 @@ class CameraSource(FrameSource):
         fps: float = 30.0,
         prefer_mjpg: bool = True,
         capture_factory: Callable[[int | str, int], Any] | None = None,
+        lost_after_s: float = LOST_AFTER_S,
         clock=time.perf_counter,
     ) -> None:
         self.device = device
@@ -64,6 +66,7 @@ class CameraSource(FrameSource):
         self.prefer_mjpg = prefer_mjpg
         self._factory = capture_factory or (lambda dev, api: cv2.VideoCapture(dev, api))
         self._clock = clock
+        self._lost_after_s = lost_after_s
         self._cap: Any = None
         self._info: SourceInfo | None = None
         self._index = 0
@@ -97,10 +100,8 @@ class CameraSource(FrameSource):
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
         cap.set(cv2.CAP_PROP_FPS, self.fps)
-        try:
+        with contextlib.suppress(cv2.error):
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a deep driver queue is hidden latency
-        except cv2.error:
-            pass
         ok, first = cap.read()
         if not ok or first is None:
             cap.release()
@@ -119,7 +120,14 @@ class CameraSource(FrameSource):
             detail=" ".join(detail),
         )
         if (self._info.width, self._info.height) != (self.width, self.height):
-            log.info("%s: asked for %dx%d, got %dx%d", label, self.width, self.height, first.shape[1], first.shape[0])
+            log.info(
+                "%s: asked for %dx%d, got %dx%d",
+                label,
+                self.width,
+                self.height,
+                first.shape[1],
+                first.shape[0],
+            )
         return self._info
 
     @property
@@ -143,7 +151,7 @@ class CameraSource(FrameSource):
             if ok and image is not None:
                 break
             failing_since = failing_since or now
-            if now - failing_since > LOST_AFTER_S:
+            if now - failing_since > self._lost_after_s:
                 name = self._info.name if self._info else "The camera"
                 raise SourceLost(f"{name} stopped delivering frames (unplugged or taken by another app).")
             time.sleep(0.01)

@@ -16,7 +16,9 @@ DEFAULT_FPS = 30.0
 
 
 class VideoFileSource(FrameSource):
-    def __init__(self, path: str | Path, loop: bool = True, paced: bool = True, clock=time.perf_counter) -> None:
+    def __init__(
+        self, path: str | Path, loop: bool = True, paced: bool = True, clock=time.perf_counter
+    ) -> None:
         self.path = Path(path)
         self.loop = loop
         self.paced = paced

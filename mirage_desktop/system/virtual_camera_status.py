@@ -66,4 +66,6 @@ def virtual_camera_status(
             + ")",
             fix=driver_fix(system),
         )
-    return VirtualCameraStatus(name, backends, None, False, "no virtual camera backend for this OS", driver_fix(system))
+    return VirtualCameraStatus(
+        name, backends, None, False, "no virtual camera backend for this OS", driver_fix(system)
+    )

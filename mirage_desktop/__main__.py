@@ -1,0 +1,5 @@
+import sys
+
+from mirage_desktop.gui.app import main
+
+sys.exit(main())
