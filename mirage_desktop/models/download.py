@@ -7,6 +7,7 @@ stalled socket then hangs the app forever).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import ipaddress
@@ -159,9 +160,7 @@ class HttpFetcher:
         request = urllib.request.Request(url, headers=headers)
         return opener.open(request, timeout=self.settings.timeout)
 
-    def _fetch_once(
-        self, url: str, part: Path, expected: Expected, progress: ProgressCallback | None
-    ) -> str:
+    def _fetch_once(self, url: str, part: Path, expected: Expected, progress: ProgressCallback | None) -> str:
         have = _existing_size(part)
         if expected.size is not None and have > expected.size:
             _unlink(part)  # longer than the real file: cannot be a prefix of it
@@ -179,11 +178,15 @@ class HttpFetcher:
             response = self._open(url, headers)
         except urllib.error.HTTPError as exc:
             exc.close()
+            if exc.code == 416 and have and _complete_per_416(exc, have):
+                # Our part already holds the whole file (its size was unknown up front).
+                return self._finish(part, digest, have, expected)
             if exc.code == 416 and have:
                 # The server cannot continue from our offset (our part is stale or the file changed):
                 # start over cleanly on the next attempt.
                 _unlink(part)
-                raise FetchError("the server refused to resume (HTTP 416); restarting", retryable=True) from exc
+                reason = "the server refused to resume (HTTP 416); restarting"
+                raise FetchError(reason, retryable=True) from exc
             raise FetchError(f"HTTP {exc.code} {exc.reason}", retryable=exc.code in _RETRYABLE_HTTP) from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason, retryable = describe_network_error(exc, self.settings.timeout)
@@ -261,10 +264,8 @@ class HttpFetcher:
                 os.fsync(fh.fileno())
             except OSError:
                 pass
-            try:
+            with contextlib.suppress(OSError):
                 fh.close()
-            except OSError:
-                pass
         return done
 
     @staticmethod
@@ -283,6 +284,11 @@ class HttpFetcher:
         return got
 
 
+def _complete_per_416(exc: urllib.error.HTTPError, have: int) -> bool:
+    match = re.match(r"bytes\s+\*/(\d+)", (exc.headers or {}).get("Content-Range", "") or "")
+    return bool(match) and int(match.group(1)) == have
+
+
 def _existing_size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -291,7 +297,5 @@ def _existing_size(path: Path) -> int:
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass

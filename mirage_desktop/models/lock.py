@@ -7,6 +7,7 @@ stale lock behind. The holder's PID is written into the file only so waiters can
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -106,10 +107,8 @@ class FileLock:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        try:
+        with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
-        except OSError:
-            pass
         try:
             _unlock(fd)
         finally:

@@ -107,8 +107,7 @@ class Manifest:
             if entry.id == model_id:
                 return entry
         raise UnknownModelError(
-            f"Unknown model {model_id!r}. Known models: {', '.join(self.ids)} "
-            "(see `mirage-cli models list`)."
+            f"Unknown model {model_id!r}. Known models: {', '.join(self.ids)} (see `mirage-cli models list`)."
         )
 
     def required(self) -> tuple[ModelEntry, ...]:
@@ -136,8 +135,7 @@ class Manifest:
             text = source.read_text(encoding="utf-8")
         except OSError as exc:
             raise ManifestError(
-                f"The model manifest shipped with Mirage is missing or unreadable ({exc}). "
-                "Reinstall Mirage."
+                f"The model manifest shipped with Mirage is missing or unreadable ({exc}). Reinstall Mirage."
             ) from exc
         return cls.from_json(text, origin="the shipped manifest")
 

@@ -1,0 +1,470 @@
+"""ModelStore: the one place the app asks for a model file; it verifies, downloads and adds them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirage_desktop.config.paths import AppPaths
+from mirage_desktop.models.archive import extract_member
+from mirage_desktop.models.download import (
+    DownloadSettings,
+    Expected,
+    FetchError,
+    HttpFetcher,
+    ProgressCallback,
+    fsync_dir,
+    sha256_file,
+)
+from mirage_desktop.models.errors import (
+    MirrorAttempt,
+    ModelDownloadError,
+    ModelError,
+    ModelMissingError,
+    ModelVerificationError,
+    UnknownModelError,
+    storage_error,
+)
+from mirage_desktop.models.lock import FileLock, WaitCallback
+from mirage_desktop.models.manifest import ArchiveSpec, Manifest, ModelEntry
+from mirage_desktop.models.sidecar import VerifiedRecord, read_record, remove_record, write_record
+from mirage_desktop.models.sources import Source, sources_for
+
+log = logging.getLogger(__name__)
+
+PART_SUFFIX = ".part"
+LOCK_DIR = ".locks"
+ARCHIVE_DIR = ".archives"
+
+#: states a present file can be in; the first four may be used
+STATES = ("verified", "size-only", "user-supplied", "unverifiable", "bad", "missing")
+_USABLE = {"verified", "size-only", "user-supplied", "unverifiable"}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    id: str
+    file: str
+    path: Path
+    present: bool
+    #: the file is the manifest's (by SHA-256, or by size where no hash is published)
+    verified: bool
+    size: int | None
+    expected_size: int | None
+    #: None when there is no published hash to compare with (or the file is missing)
+    sha256_ok: bool | None
+    user_supplied: bool
+    message: str
+    #: one of STATES
+    state: str = "missing"
+
+    @property
+    def usable(self) -> bool:
+        return self.state in _USABLE
+
+
+class ModelStore:
+    def __init__(
+        self,
+        models_dir: Path | None = None,
+        manifest: Manifest | None = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        settings: DownloadSettings | None = None,
+        file_hasher: Callable[[Path], str] = sha256_file,
+        lock_timeout: float | None = None,
+        on_lock_wait: WaitCallback | None = None,
+    ) -> None:
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        if models_dir is None:
+            models_dir = AppPaths.from_env(self.environ).models_dir
+        self.models_dir = Path(models_dir)
+        self.manifest = manifest if manifest is not None else Manifest.shipped()
+        self.settings = settings or DownloadSettings()
+        self._hash_file = file_hasher
+        self._fetcher = HttpFetcher(self.settings, self.environ)
+        self._lock_timeout = lock_timeout
+        self._on_lock_wait = on_lock_wait
+
+    # ------------------------------------------------------------------ queries
+
+    def file_path(self, model_id: str) -> Path:
+        return self.models_dir / self.manifest.get(model_id).file
+
+    def status(self, model_id: str, *, rehash: bool = False) -> ModelStatus:
+        """The state of the local copy. Hashes only when the cached result is stale (or ``rehash``)."""
+        entry = self.manifest.get(model_id)
+        path = self.models_dir / entry.file
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            # NotADirectoryError: the models folder path runs through a file, so nothing can be there.
+            return self._missing(entry, path)
+        except OSError as exc:
+            raise storage_error(exc, path, "read") from exc
+        if not path.is_file():
+            return self._status(entry, path, "bad", stat.st_size, None, False, f"{path} is not a file.")
+
+        record = read_record(path)
+        fresh = record is not None and record.matches(stat)
+        claimed_user = record is not None and record.user_supplied
+        size_wrong = entry.size is not None and stat.st_size != entry.size
+        actual: str | None = None
+        if fresh and not rehash:
+            actual = record.sha256
+        elif (entry.sha256 is not None and not size_wrong) or claimed_user:
+            try:
+                actual = self._hash_file(path)
+            except OSError as exc:
+                raise storage_error(exc, path, "read") from exc
+            write_record(
+                path,
+                VerifiedRecord(
+                    size=stat.st_size,
+                    mtime_ns=stat.st_mtime_ns,
+                    sha256=actual,
+                    user_supplied=claimed_user and record.sha256 == actual,
+                    source=record.source if record else "",
+                ),
+            )
+        user_supplied = claimed_user and actual is not None and actual == record.sha256
+        return self._judge(entry, path, stat.st_size, actual, user_supplied)
+
+    def statuses(self) -> list[ModelStatus]:
+        return [self.status(entry.id) for entry in self.manifest]
+
+    def path(self, model_id: str) -> Path:
+        """The local, verified model file, or an exception whose text tells the user what to do."""
+        status = self.status(model_id)
+        if status.state == "missing":
+            raise ModelMissingError(status.message)
+        if status.state == "bad":
+            raise ModelVerificationError(status.message)
+        if status.state in ("user-supplied", "unverifiable"):
+            log.warning(status.message)
+        return status.path
+
+    # ------------------------------------------------------------------ changes
+
+    def download(self, model_id: str, progress: ProgressCallback | None = None) -> Path:
+        """Fetch a model unless a usable copy is already here; returns its path.
+
+        Mirrors are tried in order; a dropped connection resumes from the ``.part`` file; the result
+        is verified before it is renamed into place. Raise from ``progress`` to cancel (the ``.part``
+        stays for the next attempt).
+        """
+        entry = self.manifest.get(model_id)
+        target = self.models_dir / entry.file
+        if self.status(entry.id).usable:
+            return target
+        self._make_models_dir()
+        with self._lock(entry.file):
+            # Another process may have finished it while we waited for the lock.
+            if self.status(entry.id).usable:
+                return target
+            attempts: list[MirrorAttempt] = []
+            for source in sources_for(entry, self.environ):
+                if source.problem:
+                    attempts.append(MirrorAttempt(source.url, f"{source.origin}: {source.problem}"))
+                    continue
+                try:
+                    sha = self._fetch(entry, source, progress)
+                except FetchError as exc:
+                    label = f"{source.url} (from {source.origin})" if source.origin else source.url
+                    log.info("download of %s from %s failed: %s", entry.file, source.url, exc.reason)
+                    attempts.append(MirrorAttempt(label, exc.reason))
+                    continue
+                self._install(self._part(entry), target, sha)
+                if entry.archive is not None:
+                    self._drop_archive_if_done(entry.archive.archive)
+                log.info("installed %s from %s", entry.file, source.url)
+                return target
+            raise self._download_failed(entry, tuple(attempts))
+
+    def add(self, src_path: Path, model_id: str | None = None, allow_unverified: bool = False) -> Path:
+        """Copy a model file the user already has into the store, checking it against the manifest."""
+        src = Path(src_path).expanduser()
+        if not src.is_file():
+            raise ModelError(
+                f"{src} is not a file. Give the path of a model file you downloaded, "
+                "e.g. `mirage-cli models add ~/Downloads/inswapper_128.onnx`."
+            )
+        if model_id is None:
+            model_id = self.manifest.guess_id(src.name)
+            if model_id is None:
+                raise UnknownModelError(
+                    f"Cannot tell which model {src.name} is from its name. Say it with --id "
+                    f"(one of: {', '.join(self.manifest.ids)})."
+                )
+        entry = self.manifest.get(model_id)
+        target = self.models_dir / entry.file
+        self._make_models_dir()
+        with self._lock(entry.file):
+            in_place = target.exists() and os.path.samefile(src, target)
+            staging = target if in_place else self.models_dir / f".{entry.file}.adding-{os.getpid()}"
+            actual = self._hash_file(src) if in_place else _copy_hashing(src, staging)
+            size = staging.stat().st_size
+            matches = (entry.size is None or size == entry.size) and (
+                entry.sha256 is None or actual == entry.sha256
+            )
+            if not matches and not allow_unverified:
+                if not in_place:
+                    staging.unlink(missing_ok=True)
+                raise ModelVerificationError(
+                    f"{src} does not match the manifest's {entry.id}: expected "
+                    f"{_describe(entry.size, entry.sha256)}, got {_describe(size, actual)}. "
+                    "If you built this file yourself or trust it, add it anyway with "
+                    f"`mirage-cli models add {src} --id {entry.id} --allow-unverified` "
+                    "(it is then marked user-supplied, hash not verified)."
+                )
+            if not in_place:
+                self._install(staging, target, None)
+            stat = target.stat()
+            write_record(
+                target,
+                VerifiedRecord(
+                    size=stat.st_size,
+                    mtime_ns=stat.st_mtime_ns,
+                    sha256=actual,
+                    user_supplied=not matches,
+                    source=str(src.resolve()),
+                ),
+            )
+            if not matches:
+                log.warning("%s added as user-supplied: it does not match the manifest", target)
+            return target
+
+    # ------------------------------------------------------------------ internals
+
+    def _judge(
+        self, entry: ModelEntry, path: Path, size: int, actual: str | None, user_supplied: bool
+    ) -> ModelStatus:
+        hash_ok = None if entry.sha256 is None or actual is None else actual == entry.sha256
+        size_ok = entry.size is None or size == entry.size
+        if entry.sha256 is not None and not size_ok:
+            hash_ok = False  # a file of another size cannot have the published hash
+        if hash_ok and size_ok:
+            return self._status(entry, path, "verified", size, True, False, f"{entry.file} is verified.")
+        if user_supplied:
+            return self._status(
+                entry,
+                path,
+                "user-supplied",
+                size,
+                hash_ok,
+                True,
+                f"{path} was added with --allow-unverified: user-supplied, hash not verified. "
+                "Mirage uses it as it is.",
+            )
+        if hash_ok is False or not size_ok:
+            return self._status(
+                entry,
+                path,
+                "bad",
+                size,
+                hash_ok,
+                False,
+                f"{path} is not the expected file: expected {_describe(entry.size, entry.sha256)}, "
+                f"got {_describe(size, actual)}. Delete it and run `mirage-cli models download {entry.id}`, "
+                f"or keep it with `mirage-cli models add {path} --id {entry.id} --allow-unverified`.",
+            )
+        if entry.size is not None:
+            return self._status(
+                entry,
+                path,
+                "size-only",
+                size,
+                None,
+                False,
+                f"{entry.file} has the expected size; no SHA-256 is published for it, so its content "
+                "is not verified.",
+            )
+        return self._status(
+            entry,
+            path,
+            "unverifiable",
+            size,
+            None,
+            False,
+            f"{path} cannot be verified: neither its size nor its hash is published.",
+        )
+
+    @staticmethod
+    def _status(
+        entry: ModelEntry,
+        path: Path,
+        state: str,
+        size: int | None,
+        sha256_ok: bool | None,
+        user_supplied: bool,
+        message: str,
+    ) -> ModelStatus:
+        return ModelStatus(
+            id=entry.id,
+            file=entry.file,
+            path=path,
+            present=True,
+            verified=state in ("verified", "size-only"),
+            size=size,
+            expected_size=entry.size,
+            sha256_ok=sha256_ok,
+            user_supplied=user_supplied,
+            message=message,
+            state=state,
+        )
+
+    def _missing(self, entry: ModelEntry, path: Path) -> ModelStatus:
+        return ModelStatus(
+            id=entry.id,
+            file=entry.file,
+            path=path,
+            present=False,
+            verified=False,
+            size=None,
+            expected_size=entry.size,
+            sha256_ok=None,
+            user_supplied=False,
+            message=(
+                f"{entry.file} is not installed. Run `mirage-cli models download {entry.id}`, "
+                f"or put {entry.file} in {self.models_dir}"
+                + (f" (download it from {entry.manual_url})" if entry.manual_url else "")
+                + "."
+            ),
+            state="missing",
+        )
+
+    def _part(self, entry: ModelEntry) -> Path:
+        return self.models_dir / (entry.file + PART_SUFFIX)
+
+    def _lock(self, file_name: str) -> FileLock:
+        return FileLock(
+            self.models_dir / LOCK_DIR / (file_name + ".lock"),
+            timeout=self._lock_timeout,
+            on_wait=self._on_lock_wait,
+        )
+
+    def _make_models_dir(self) -> None:
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, self.models_dir, "create the models folder") from exc
+        if not self.models_dir.is_dir():
+            raise storage_error(
+                NotADirectoryError(20, "Not a directory"), self.models_dir, "use the models folder"
+            )
+
+    def _fetch(self, entry: ModelEntry, source: Source, progress: ProgressCallback | None) -> str:
+        expected = Expected(entry.size, entry.sha256)
+        part = self._part(entry)
+        if source.kind == "direct":
+            return self._fetcher.fetch(source.url, part, expected, progress)
+        assert entry.archive is not None
+        spec = entry.archive.archive
+        archive_path = self._archive_path(spec)
+        with self._lock(spec.file):
+            if not self._archive_ready(spec, archive_path):
+                archive_part = archive_path.with_name(archive_path.name + PART_SUFFIX)
+                archive_expected = Expected(spec.size, spec.sha256)
+                sha = self._fetcher.fetch(source.url, archive_part, archive_expected, progress)
+                self._install(archive_part, archive_path, sha)
+            try:
+                return extract_member(archive_path, entry.archive.member, part, expected)
+            except FetchError:
+                # The zip is not what we need (damaged, or a different pack): fetch it again next time.
+                archive_path.unlink(missing_ok=True)
+                remove_record(archive_path)
+                raise
+
+    def _archive_path(self, spec: ArchiveSpec) -> Path:
+        folder = self.models_dir / ARCHIVE_DIR
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, folder, "create") from exc
+        return folder / spec.file
+
+    def _archive_ready(self, spec: ArchiveSpec, path: Path) -> bool:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return False
+        if spec.size is not None and stat.st_size != spec.size:
+            return False
+        if spec.sha256 is not None:
+            record = read_record(path)
+            if record is None or not record.matches(stat) or record.sha256 != spec.sha256:
+                return self._hash_file(path) == spec.sha256
+        return zipfile.is_zipfile(path)
+
+    def _drop_archive_if_done(self, spec: ArchiveSpec) -> None:
+        """Delete a downloaded pack once every model the manifest takes from it is installed."""
+        if all((self.models_dir / member.file).exists() for member in self.manifest.members_of(spec.id)):
+            path = self.models_dir / ARCHIVE_DIR / spec.file
+            with self._lock(spec.file):
+                path.unlink(missing_ok=True)
+                remove_record(path)
+
+    def _install(self, source: Path, target: Path, sha256: str | None) -> None:
+        """Atomically move a complete, verified file into place and cache its verification."""
+        try:
+            os.replace(source, target)
+        except OSError as exc:
+            raise storage_error(exc, target, "move the finished download to") from exc
+        fsync_dir(target.parent)
+        if sha256 is not None:
+            stat = target.stat()
+            write_record(target, VerifiedRecord(size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=sha256))
+
+    def _download_failed(self, entry: ModelEntry, attempts: tuple[MirrorAttempt, ...]) -> ModelDownloadError:
+        lines = [f"Could not download {entry.file} ({entry.id}); every source failed:"]
+        lines += [f"  - {attempt.url}: {attempt.reason}" for attempt in attempts] or ["  - (no sources)"]
+        if entry.urls:
+            lines.append(
+                f"Download {entry.file} from {entry.manual_url} and put it in {self.models_dir}, "
+                "or run `mirage-cli models add PATH`."
+            )
+            if entry.archive is not None and entry.archive.archive.urls:
+                spec = entry.archive.archive
+                lines.append(f"({entry.file} is also inside {spec.file}: {spec.urls[0]})")
+        elif entry.archive is not None:
+            spec = entry.archive.archive
+            lines.append(
+                f"Download {entry.file} from {entry.manual_url} (take {entry.archive.member} out of "
+                f"{spec.file}) and put it in {self.models_dir}, or run `mirage-cli models add PATH`."
+            )
+        part = self._part(entry)
+        if part.exists() and part.stat().st_size:
+            lines.append(
+                f"The {part.stat().st_size:,} bytes already downloaded are kept in {part}; "
+                "the next attempt resumes from there."
+            )
+        return ModelDownloadError("\n".join(lines), attempts)
+
+
+def _describe(size: int | None, sha256: str | None) -> str:
+    parts = [f"{size:,} bytes" if size is not None else "unknown size"]
+    parts.append(f"sha256 {sha256}" if sha256 else "no published sha256")
+    return ", ".join(parts)
+
+
+def _copy_hashing(src: Path, dest: Path, chunk_size: int = 1 << 20) -> str:
+    """Copy and hash in one pass (reading a 554 MB file twice is the slow part of `models add`)."""
+    digest = hashlib.sha256()
+    try:
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while chunk := fin.read(chunk_size):
+                fout.write(chunk)
+                digest.update(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+    except OSError as exc:
+        dest.unlink(missing_ok=True)
+        if exc.filename and Path(exc.filename) == src:
+            raise ModelError(f"Cannot read {src}: {exc.strerror or exc}.") from exc
+        raise storage_error(exc, dest, "copy the model to") from exc
+    return digest.hexdigest()
