@@ -125,6 +125,9 @@ def test_devices_and_doctor_json(capsys):
     assert main(["doctor", "--json"]) == 0
     doctor = json.loads(capsys.readouterr().out)
     assert "CPUExecutionProvider" in doctor["onnxruntime"]["available_providers"]
+    # Probed with a real session: this machine has no CUDA libraries, so only the CPU really starts.
+    assert "CPUExecutionProvider" in doctor["execution_providers"]["working"]
+    assert doctor["execution_providers"]["chosen"][-1] == "CPUExecutionProvider"
     assert doctor["folders"]["models"]["path"]
     assert doctor["onnxruntime"]["distributions"], "exactly one ONNX Runtime distribution should be installed"
     assert len(doctor["onnxruntime"]["distributions"]) == 1

@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 from mirage_desktop import __version__
-from mirage_desktop.cli.common import write_json
+from mirage_desktop.cli.common import load_user_settings, write_json
 from mirage_desktop.config.paths import AppPaths
+from mirage_desktop.runtime.providers import ProviderConfig, probe_providers
 from mirage_desktop.system.audio_status import audio_status
 from mirage_desktop.system.runtime_info import runtime_info
 from mirage_desktop.system.virtual_camera_status import virtual_camera_status
@@ -37,9 +38,13 @@ def _dir_status(path: Path) -> dict:
 def collect() -> dict:
     paths = AppPaths.from_env()
     info = runtime_info().to_dict()
+    face = load_user_settings().face
+    # A real session per provider: onnxruntime-gpu lists CUDA even where it cannot load.
+    probe = probe_providers(ProviderConfig(requested=face.providers, cuda_only=face.cuda_only))
     return {
         "mirage": __version__,
         **info,
+        "execution_providers": probe.to_dict(),
         "virtual_camera": virtual_camera_status().to_dict(),
         "audio": audio_status().to_dict(),
         "folders": {
@@ -61,6 +66,11 @@ def doctor_command(args: argparse.Namespace) -> int:
     print("Libraries: " + ", ".join(f"{k} {v}" for k, v in data["libraries"].items()))
     print(f"ONNX Runtime {ort['version']} ({', '.join(ort['distributions']) or 'not installed'})")
     print(f"  providers listed: {', '.join(ort['available_providers']) or 'none'}")
+    probe = data["execution_providers"]
+    print(f"  providers that really start: {', '.join(probe['working']) or 'none'}")
+    print(f"  Mirage will use: {', '.join(probe['chosen']) or 'nothing usable'}")
+    for note in probe["notes"]:
+        print(f"  note: {note}")
     for problem in ort["problems"]:
         print(f"  PROBLEM: {problem}")
     if data["gpus"]:

@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", "-i", required=True, type=Path, help="input video file")
     p.add_argument("--output", "-o", required=True, type=Path, help="output video file (.mp4/.avi)")
     p.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=None, help="debug overlay")
+    p.add_argument("--face", type=Path, help="photo of the face to wear (face swap; needs the face models)")
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
     p.set_defaults(func=process_command)
 
@@ -25,6 +26,9 @@ def process_command(args: argparse.Namespace) -> int:
     settings.video.fallback_to_test_pattern = False
     if args.overlay is not None:
         settings.face.debug_overlay = args.overlay
+    if args.face:
+        settings.face.source_face = str(args.face)
+        settings.face.swap_enabled = True
     if args.output.resolve() == args.input.resolve():
         err("The output file must differ from the input file.")
         return 2

@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--virtual-camera-name", help="virtual camera device name (default 'Mirage Camera')")
     p.add_argument("--virtual-camera-backend", help="force a pyvirtualcam backend")
     p.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=None, help="debug overlay")
+    p.add_argument("--face", type=Path, help="photo of the face to wear (face swap; needs the face models)")
     p.add_argument("--no-fallback", action="store_true", help="stop instead of showing the test pattern")
     p.add_argument("--stats", action="store_true", help="print metrics every second")
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
@@ -48,6 +49,9 @@ def run_command(args: argparse.Namespace) -> int:
         settings.face.debug_overlay = args.overlay
     elif "MIRAGE_DEBUG_OVERLAY" not in os.environ:
         settings.face.debug_overlay = True
+    if args.face:
+        settings.face.source_face = str(args.face)
+        settings.face.swap_enabled = True
     if args.virtual_camera_name:
         settings.output.virtual_camera_name = args.virtual_camera_name
     if args.virtual_camera_backend:

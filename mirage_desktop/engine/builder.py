@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,24 @@ class PipelineRequest:
     #: processors placed before the debug overlay (face swap, enhancer, ...)
     processors: Sequence[FrameProcessor] = field(default_factory=tuple)
     extra_sinks: Sequence[FrameSink] = field(default_factory=tuple)
+    #: where model files come from (default: the user's model store)
+    model_path: Callable[[str], Path] | None = None
+
+
+def face_processors(
+    settings: Settings, model_path: Callable[[str], Path] | None = None
+) -> list[FrameProcessor]:
+    """The face swap, when it is switched on and has a face to wear. Models load later, on the
+    processing thread, so a missing model shows up as a message and pass-through, not a crash."""
+    if not (settings.face.swap_enabled and settings.face.source_face):
+        return []
+    from mirage_desktop.processing.face.face_swap import build_face_swap_processor
+
+    if model_path is None:
+        from mirage_desktop.models import ModelStore
+
+        model_path = ModelStore().path
+    return [build_face_swap_processor(settings.face, model_path)]
 
 
 def build_pipeline(
@@ -56,7 +74,9 @@ def build_pipeline(
         fallback=video.fallback_to_test_pattern,
         on_problem=problem,
     )
-    processors: list[FrameProcessor] = list(request.processors) or [PassThroughProcessor()]
+    processors: list[FrameProcessor] = (
+        list(request.processors) or face_processors(settings, request.model_path) or [PassThroughProcessor()]
+    )
     if settings.face.debug_overlay:
         processors.append(DebugOverlayProcessor(lambda: pipeline_ref[0].metrics() if pipeline_ref else None))
     sinks: list[FrameSink] = []

@@ -60,8 +60,7 @@ class MetricsSnapshot:
             f"fps in {self.fps_in:.1f} / out {self.fps_out:.1f} | latency p50 {ms(self.latency_ms_p50)} "
             f"p95 {ms(self.latency_ms_p95)} | frames {self.frames_captured} captured, "
             f"{self.frames_output} out, {self.dropped_total} dropped | "
-            f"sinks: {', '.join(self.sinks_active) or 'none'}"
-            + (f" | stage ms: {stages}" if stages else "")
+            f"sinks: {', '.join(self.sinks_active) or 'none'}" + (f" | stage ms: {stages}" if stages else "")
         )
 
 

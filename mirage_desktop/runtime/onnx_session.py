@@ -100,7 +100,9 @@ class OnnxModel:
         if not self.on_gpu:
             return self.session.run(names, dict(feeds))
         binding = self.session.io_binding()
-        device = "cuda" if self.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "dml"
+        device = (
+            "cuda" if self.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "dml"
+        )
         for name, value in feeds.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(value))
         for name in names:
@@ -135,7 +137,9 @@ class SessionFactory:
                 log.debug(note)
         source = str(model) if isinstance(model, (str, Path)) else model
         try:
-            session = ort.InferenceSession(source, sess_options=session_options(self.intra_op_threads), providers=specs)
+            session = ort.InferenceSession(
+                source, sess_options=session_options(self.intra_op_threads), providers=specs
+            )
         except Exception as exc:
             raise RuntimeError(
                 f"Could not load the model {label}: {exc}. The file may be damaged or not an ONNX model; "
@@ -146,7 +150,11 @@ class SessionFactory:
         wanted = specs[0][0] if specs else ""
         if wanted and wanted not in active:
             log.warning("%s asked for %s but runs on %s", label, wanted, ", ".join(active))
-        return OnnxModel(session=session, path=Path(model) if isinstance(model, (str, Path)) else Path(label), providers=active)
+        return OnnxModel(
+            session=session,
+            path=Path(model) if isinstance(model, (str, Path)) else Path(label),
+            providers=active,
+        )
 
 
 __all__ = ["OnnxModel", "ProviderError", "SessionFactory", "default_intra_op_threads", "session_options"]

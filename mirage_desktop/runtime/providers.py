@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from mirage_desktop.runtime.probe_model import identity_model_bytes
+from mirage_desktop.runtime.quiet import native_output_captured
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ _ALIASES = {
 
 CUDA_HELP = (
     "Install the NVIDIA runtime libraries with `pip install onnxruntime-gpu[cuda,cudnn]` (or CUDA 12/13 and "
-    "cuDNN 9 system-wide) and a current NVIDIA driver, or turn off 'CUDA only' (MIRAGE_CUDA_ONLY=0) to run on "
-    "the CPU."
+    "cuDNN 9 system-wide) and a current NVIDIA driver, or turn off 'CUDA only' "
+    "(MIRAGE_CUDA_ONLY=0) to run on the CPU."
 )
 
 ProviderSpec = tuple[str, dict[str, str]]
@@ -180,8 +181,10 @@ def _session_providers(ort: ModuleType, model: bytes, specs: list[ProviderSpec])
     return list(session.get_providers())
 
 
-def probe_providers(config: ProviderConfig | None = None, ort: ModuleType | None = None) -> ProviderReport:
-    """Create a tiny session on each available provider and report which ones really came up.
+def probe_providers(
+    config: ProviderConfig | None = None, ort: ModuleType | None = None, only: Sequence[str] | None = None
+) -> ProviderReport:
+    """Create a tiny session on each available provider (or each of ``only``) and report which came up.
 
     Never raises: problems (including an unmet ``cuda_only``) land in ``notes`` for the doctor.
     """
@@ -193,23 +196,26 @@ def probe_providers(config: ProviderConfig | None = None, ort: ModuleType | None
     )
     # ORT prints a screenful per provider that fails to load; the report says it in one line instead
     ort.set_default_logger_severity(3)
-    if any(p in NVIDIA_PROVIDERS for p in report.available):
-        note = preload_gpu_libraries(ort)
-        if note:
-            report.notes.append(note)
-    model = identity_model_bytes()
-    for name in PREFERENCE:
-        if name not in report.available:
-            continue
-        try:
-            got = _session_providers(ort, model, provider_specs([name], config))
-        except Exception as exc:
-            report.notes.append(f"{name}: session failed ({exc})")
-            continue
-        if name in got:
-            report.working.append(name)
-        else:
-            report.notes.append(f"{name} is listed but did not start (session fell back to {', '.join(got)})")
+    with native_output_captured():
+        if any(p in NVIDIA_PROVIDERS for p in report.available):
+            note = preload_gpu_libraries(ort)
+            if note:
+                report.notes.append(note)
+        model = identity_model_bytes()
+        for name in PREFERENCE:
+            if name not in report.available or (only is not None and name not in only and name != CPU):
+                continue
+            try:
+                got = _session_providers(ort, model, provider_specs([name], config))
+            except Exception as exc:
+                report.notes.append(f"{name}: session failed ({exc})")
+                continue
+            if name in got:
+                report.working.append(name)
+            else:
+                report.notes.append(
+                    f"{name} is listed but did not start (session fell back to {', '.join(got)})"
+                )
     try:
         names = candidate_providers(config, report.working)
         check_cuda_only(names, config, "the probe model")
@@ -226,7 +232,11 @@ def choose_providers(config: ProviderConfig, report: ProviderReport | None = Non
 
     Raises ProviderError when ``cuda_only`` cannot be honoured or the user's list names nothing usable.
     """
-    report = report or probe_providers(config)
+    if report is None:
+        # probe only what could be chosen: a failing TensorRT/CUDA probe costs time and log noise
+        import onnxruntime as ort
+
+        report = probe_providers(config, only=candidate_providers(config, ort.get_available_providers()))
     names = candidate_providers(config, report.working)
     check_cuda_only(names, config, "ONNX Runtime")
     return provider_specs(names, config)

@@ -60,7 +60,9 @@ class FoundIO:
 
 def _describe(name: str | None, shape: Sequence[int | None] | None, dtype: str) -> str:
     label = f"'{name}'" if name is not None else "(any name)"
-    dims = "any shape" if shape is None else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+    dims = (
+        "any shape" if shape is None else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+    )
     return f"{label} {dtype} {dims}"
 
 

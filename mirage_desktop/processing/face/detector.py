@@ -26,6 +26,8 @@ MAX_INPUT_SIZE = 640
 INPUT_NAME = "input.1"
 #: output k holds, for stride STRIDES[k % 3], scores (1), box distances (4) or keypoint distances (10)
 OUTPUT_WIDTHS = (1, 1, 1, 4, 4, 4, 10, 10, 10)
+#: letterbox scales below this are shrunk by area averaging instead of bilinear sampling
+AREA_BELOW_SCALE = 0.45
 _MEAN = 127.5
 _STD = 128.0
 
@@ -56,9 +58,9 @@ def letterbox(image_bgr: np.ndarray, size: int) -> Letterbox:
     else:
         new_w, new_h = size, max(1, int(size * height / width))
     scale = new_h / height
-    # Bilinear reads every source pixel down to half size; below that it skips pixels and
-    # aliases fine texture into false detections, so shrink further by area averaging.
-    interpolation = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
+    # Bilinear reads every source pixel down to about half size (as insightface resizes, so results
+    # match it there); below that it skips pixels and aliases texture, so shrink by area averaging.
+    interpolation = cv2.INTER_AREA if scale < AREA_BELOW_SCALE else cv2.INTER_LINEAR
     canvas = np.zeros((size, size, 3), dtype=np.uint8)
     canvas[:new_h, :new_w] = cv2.resize(image_bgr, (new_w, new_h), interpolation=interpolation)
     return Letterbox(canvas=canvas, scale=scale)
@@ -126,8 +128,9 @@ class ScrfdDetector:
         fixed = found_in[0].shape
         if fixed is not None and any(d is not None and d != input_size for d in fixed[2:]):
             raise ModelContractError(
-                f"The model '{model_name}' only accepts {fixed[3]}×{fixed[2]} images but the detector size is "
-                f"set to {input_size}. Set the detector size to {fixed[2]} or use a model with a dynamic input size."
+                f"The model '{model_name}' only accepts {fixed[3]}×{fixed[2]} images but the detector "
+                f"size is set to {input_size}. Set the detector size to {fixed[2]} or use a model with a "
+                "dynamic input size."
             )
         self.session = session
         self.input_size = int(input_size)
@@ -152,8 +155,8 @@ class ScrfdDetector:
             session = ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises several unrelated types for unreadable files
             raise ModelContractError(
-                f"The face detector model '{path.name}' could not be loaded ({exc}). The file may be incomplete "
-                "or not an ONNX model: download it again."
+                f"The face detector model '{path.name}' could not be loaded ({exc}). The file may be "
+                "incomplete or not an ONNX model: download it again."
             ) from exc
         kw.setdefault("model_name", path.name)
         return cls(session, **kw)
@@ -179,11 +182,12 @@ class ScrfdDetector:
     def run(self, canvas: np.ndarray) -> list[np.ndarray]:
         """Raw model outputs for one letterboxed canvas, each reshaped to (N, C)."""
         outputs = self.session.run(self._output_names, {INPUT_NAME: self._blob(canvas)})
-        return [np.asarray(o, dtype=np.float32).reshape(-1, width) for o, width in zip(outputs, OUTPUT_WIDTHS)]
+        return [
+            np.asarray(o, dtype=np.float32).reshape(-1, width)
+            for o, width in zip(outputs, OUTPUT_WIDTHS, strict=True)
+        ]
 
-    def decode(
-        self, outputs: list[np.ndarray], scale: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decode(self, outputs: list[np.ndarray], scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (M, 4), keypoints (M, 5, 2) and scores (M,) above the score threshold, in image pixels."""
         boxes, kpss, scores = [], [], []
         for k, stride in enumerate(STRIDES):
@@ -191,9 +195,9 @@ class ScrfdDetector:
             score = outputs[k][:, 0]
             if score.shape[0] != centres.shape[0]:
                 raise ModelContractError(
-                    f"The model '{self.model_name}' returned {score.shape[0]} candidates for stride {stride} where "
-                    f"SCRFD with two anchors per cell gives {centres.shape[0]}. It is not an SCRFD det_10g-style "
-                    "model: use det_10g.onnx."
+                    f"The model '{self.model_name}' returned {score.shape[0]} candidates for stride "
+                    f"{stride} where SCRFD with two anchors per cell gives {centres.shape[0]}. It is not "
+                    "an SCRFD det_10g-style model: use det_10g.onnx."
                 )
             hits = np.flatnonzero(score >= self.score_threshold)
             if hits.size == 0:
@@ -223,7 +227,10 @@ class ScrfdDetector:
         keep = nms(boxes, scores, self.nms_threshold)
         boxes, kpss, scores = boxes[keep], kpss[keep], scores[keep]
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        order = np.argsort(-areas, kind="stable")
+        # Faces of (nearly) equal size go by score: rounding keeps float noise in the coordinate
+        # mapping from reordering them between otherwise identical frames.
+        relative = np.round(areas / max(float(areas.max()), 1e-6), 6)
+        order = np.lexsort((-scores, -relative))
         if max_faces > 0:
             order = order[:max_faces]
         return [DetectedFace(box=boxes[i], kps=kpss[i], score=float(scores[i])) for i in order]

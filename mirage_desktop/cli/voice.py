@@ -1,0 +1,217 @@
+"""`mirage-cli voice`: microphone -> voice converter -> virtual microphone, live."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from mirage_desktop.config.paths import AppPaths
+from mirage_desktop.config.settings import SettingsStore, VoiceSettings
+from mirage_desktop.voice.audio_io import (
+    StreamSpec,
+    check_sample_rate,
+    negotiate_sample_rate,
+    reinitialize_portaudio,
+    resolve_device,
+)
+from mirage_desktop.voice.converters import CONVERTERS, create_converter
+from mirage_desktop.voice.devices import load_sounddevice
+from mirage_desktop.voice.engine import EngineConfig, VoiceEngine
+from mirage_desktop.voice.errors import VoiceError
+from mirage_desktop.voice.metrics import VoiceMetrics
+from mirage_desktop.voice.pipeline import PipelineConfig
+from mirage_desktop.voice.virtual_mic import PulseVirtualMic, make_virtual_mic
+
+_PULSE_DEVICES = ("", "pulse", "default")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "voice",
+        help="live voice changer into the virtual microphone",
+        description="Convert your microphone live and publish it as the 'Mirage Microphone'.",
+    )
+    p.add_argument("--input", help="microphone: PortAudio name, or on Linux a PulseAudio source name")
+    p.add_argument("--output-device", help="play here instead of the virtual microphone")
+    p.add_argument("--converter", choices=sorted(CONVERTERS), help="voice converter (default: settings)")
+    p.add_argument("--semitones", type=float, help="pitch shift, e.g. 4 or -3.5")
+    p.add_argument("--formant", type=float, help="formant factor, 1.0 = unchanged, e.g. 1.15 or 0.9")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl+C)")
+    p.add_argument("--monitor", action="store_true", default=None, help="also play to your headphones")
+    p.add_argument("--monitor-device", help="headphones (default: the system output)")
+    p.add_argument("--block-ms", type=float, help="block size in ms (default 20)")
+    p.add_argument("--buffer-ms", type=float, help="output jitter buffer in ms (default 20)")
+    p.add_argument("--gate-db", type=float, help="noise gate threshold in dBFS (default -50)")
+    p.add_argument("--no-gate", action="store_true", help="disable the noise gate")
+    p.add_argument("--policy", choices=("dry", "silence"), help="what plays when conversion is late")
+    p.add_argument("--no-adapt", action="store_true", help="keep the block size fixed")
+    p.add_argument("--sample-rate", type=int, help="force a device sample rate (default: negotiated)")
+    p.add_argument("--stats", action="store_true", help="print metrics every second")
+    p.add_argument("--metrics-json", help="write the final metrics to this file ('-' = stdout)")
+    p.set_defaults(func=voice_command)
+
+
+def _voice_settings(args: argparse.Namespace) -> VoiceSettings:
+    settings, _ = SettingsStore(AppPaths.from_env().settings_file).load()
+    voice = settings.voice
+    overrides = {
+        "input_device": args.input,
+        "output_device": args.output_device,
+        "converter": args.converter,
+        "semitones": args.semitones,
+        "formant": args.formant,
+        "block_ms": args.block_ms,
+        "buffer_ms": args.buffer_ms,
+        "gate_db": args.gate_db,
+        "monitor": args.monitor,
+        "monitor_device": args.monitor_device,
+        "overload_policy": args.policy,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(voice, key, value)
+    if args.no_gate:
+        voice.gate_enabled = False
+    if args.no_adapt:
+        voice.adapt_block = False
+    return voice
+
+
+@dataclass(slots=True)
+class _Routing:
+    input_device: str
+    output_device: str
+    env: dict[str, str]
+
+
+def _route_linux(voice: VoiceSettings, pulse: PulseVirtualMic | None) -> _Routing:
+    """Through PulseAudio PortAudio only sees 'pulse'/'default'; PULSE_SOURCE/PULSE_SINK pick the rest."""
+    env: dict[str, str] = {}
+    name = voice.input_device.strip()
+    input_device = name
+    if pulse is not None and name.lower() not in _PULSE_DEVICES:
+        sources = pulse.sources()
+        match = next((s for s in sources if s == name), None) or next(
+            (s for s in sources if name.lower() in s.lower()), None
+        )
+        if match is not None:
+            if match in (pulse.source_name, f"{pulse.sink_name}.monitor"):
+                raise VoiceError(f"'{match}' is Mirage's own output; pick your real microphone as --input.")
+            env["PULSE_SOURCE"] = match
+            input_device = "pulse"
+    elif pulse is not None:
+        input_device = "pulse"
+    output = voice.output_device.strip()
+    if pulse is not None and not output:
+        env.update(pulse.output_env())
+        output = pulse.output_device
+    return _Routing(input_device, output, env)
+
+
+def _print_stats(m: VoiceMetrics) -> None:
+    print(
+        f"[voice] {m.status}: block {m.block_ms:.0f} ms, runtime {m.runtime_ms_last:.1f} ms "
+        f"(ratio {m.ratio_last:.2f}, max {m.ratio_max:.2f}), est. latency {m.estimated_latency_ms:.0f} ms, "
+        f"level {m.input_level_db:.0f} dB{' gate open' if m.gate_open else ''}, xruns {m.xruns}, "
+        f"dropped {m.dropped_blocks}, restarts {m.stream_restarts}",
+        flush=True,
+    )
+
+
+def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
+    voice = _voice_settings(args)
+    converter = create_converter(voice.converter, semitones=voice.semitones, formant=voice.formant)
+    sd = load_sounddevice()
+    linux = sys.platform.startswith("linux")
+    vmic = None
+    pulse = None
+    try:
+        if not voice.output_device.strip():
+            vmic = make_virtual_mic(sd)
+            status = vmic.open()
+            if isinstance(vmic, PulseVirtualMic):
+                pulse = vmic
+            print(f"Virtual microphone ready: select '{status.visible_name}' in your call app.", flush=True)
+        elif linux:
+            pulse = PulseVirtualMic() if _has_pulse() else None
+        routing = (
+            _route_linux(voice, pulse)
+            if linux
+            else _Routing(voice.input_device, voice.output_device or (vmic.output_device if vmic else ""), {})
+        )
+        reinitialize_portaudio(sd, routing.env)
+        in_index = resolve_device(sd, routing.input_device, "input")
+        out_index = resolve_device(sd, routing.output_device, "output")
+        if args.sample_rate:
+            check_sample_rate(sd, in_index, out_index, args.sample_rate)
+            rate = args.sample_rate
+        else:
+            rate = negotiate_sample_rate(sd, in_index, out_index)
+        monitor_spec = None
+        if voice.monitor:
+            if pulse is not None and vmic is pulse:
+                pulse.start_monitor(voice.monitor_device or None)
+            else:
+                mon = resolve_device(sd, voice.monitor_device, "output")
+                monitor_spec = StreamSpec(None, mon, rate)
+        config = EngineConfig(
+            pipeline=PipelineConfig(
+                block_ms=voice.block_ms, gate_db=voice.gate_db if voice.gate_enabled else None
+            ),
+            buffer_ms=voice.buffer_ms,
+            policy="silence" if voice.overload_policy == "silence" else "dry",
+            adapt=voice.adapt_block,
+        )
+        engine = VoiceEngine(converter, StreamSpec(in_index, out_index, rate), config, sd, monitor_spec)
+        engine.start()
+        try:
+            print(f"Voice live ({converter.name}); Ctrl+C to stop.", flush=True)
+            started = time.monotonic()
+            while not stop.wait(1.0):
+                if args.stats:
+                    _print_stats(engine.metrics())
+                if args.seconds and time.monotonic() - started >= args.seconds:
+                    break
+        finally:
+            engine.stop()
+            metrics = engine.metrics()
+            if args.metrics_json:
+                from mirage_desktop.cli.common import write_json
+
+                write_json(args.metrics_json, metrics.to_dict())
+            if args.stats:
+                _print_stats(metrics)
+    finally:
+        if vmic is not None:
+            vmic.close()
+    return 0
+
+
+def _has_pulse() -> bool:
+    try:
+        PulseVirtualMic().server_info()
+    except VoiceError:
+        return False
+    return True
+
+
+def voice_command(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (e.g. a session ending) must still unload the virtual microphone.
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return run_voice(args, stop)
+    except VoiceError as exc:
+        print(f"voice: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
