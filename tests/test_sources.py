@@ -28,6 +28,30 @@ def file_camera(path):
     return lambda device, api: cv2.VideoCapture(str(path))
 
 
+class PacedCapture:
+    """A file capture that delivers at a camera's pace (a device blocks until its next frame)."""
+
+    def __init__(self, path, fps: float = 25.0) -> None:
+        self._cap = cv2.VideoCapture(str(path))
+        self._pacer = Pacer(fps)
+
+    def isOpened(self) -> bool:  # noqa: N802 - cv2's API
+        return self._cap.isOpened()
+
+    def read(self):
+        self._pacer.wait()
+        return self._cap.read()
+
+    def set(self, prop, value) -> bool:
+        return self._cap.set(prop, value)
+
+    def get(self, prop) -> float:
+        return self._cap.get(prop)
+
+    def release(self) -> None:
+        self._cap.release()
+
+
 def test_spec_parsing():
     assert SourceSpec.parse("test") == SourceSpec("test")
     assert SourceSpec.parse("") == SourceSpec("test")
@@ -128,7 +152,7 @@ def test_camera_lost_in_the_live_loop_falls_back_and_reconnects(testdata):
     clip = testdata / "video/talking_head_d0.mp4"
 
     def camera():
-        return CameraSource(0, capture_factory=file_camera(clip), lost_after_s=0.2)
+        return CameraSource(0, capture_factory=lambda dev, api: PacedCapture(clip), lost_after_s=0.2)
 
     source = FallbackSource(camera, 512, 512, 25, retry_interval_s=0.5)
     pipeline = Pipeline(
@@ -139,9 +163,10 @@ def test_camera_lost_in_the_live_loop_falls_back_and_reconnects(testdata):
     )
     source._on_problem = lambda m: pipeline.report("source", m)
     pipeline.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline and source.reconnects < 1:
         time.sleep(0.05)
+    time.sleep(0.5)  # let frames from the reconnected camera reach the sink
     pipeline.stop()
     assert source.reconnects >= 1
     assert any("stopped delivering frames" in m for _, m in problems)
@@ -154,7 +179,8 @@ def test_camera_lost_in_the_live_loop_falls_back_and_reconnects(testdata):
     assert pattern, "the test pattern must stand in while the camera is away"
     assert camera[0] < pattern[0] < camera[-1], "camera, then pattern, then camera again"
     gaps = np.diff(rec.sent_at)
-    assert gaps.max() < 1.0, "output must never stall while the camera is away"
+    # keep-alive resends the last frame after 1 s without a new one; never a longer stall
+    assert gaps.max() < 1.5, "output must never stall while the camera is away"
 
 
 def test_missing_camera_shows_test_pattern_with_the_reason(tmp_path):
