@@ -35,7 +35,7 @@ class PacedCapture:
         self._cap = cv2.VideoCapture(str(path))
         self._pacer = Pacer(fps)
 
-    def isOpened(self) -> bool:  # noqa: N802 - cv2's API
+    def isOpened(self) -> bool:
         return self._cap.isOpened()
 
     def read(self):
