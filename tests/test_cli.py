@@ -114,6 +114,7 @@ def test_devices_explains_missing_driver(capsys):
     assert main(["devices"]) == 0
     out = capsys.readouterr().out
     assert "Virtual camera:" in out and "Cameras:" in out and "Audio:" in out
+    assert "Virtual microphone:" in out
     if sys.platform.startswith("linux"):
         assert 'card_label="Mirage Camera"' in out
 

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from mirage_desktop import __version__
-from mirage_desktop.cli import devices, doctor, models, process, run
+from mirage_desktop.cli import devices, doctor, models, process, run, voice
 from mirage_desktop.config.logs import setup_logging
 from mirage_desktop.config.paths import AppPaths
 
-COMMANDS = (run, process, devices, doctor, models)
+COMMANDS = (run, process, devices, doctor, models, voice)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,8 +6,8 @@ import argparse
 
 from mirage_desktop.cli.common import write_json
 from mirage_desktop.sources.camera_list import list_cameras
-from mirage_desktop.system.audio_status import audio_status
 from mirage_desktop.system.virtual_camera_status import virtual_camera_status
+from mirage_desktop.voice import describe_audio
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def collect() -> dict:
     return {
         "cameras": [c.to_dict() for c in cams],
         "virtual_camera": virtual_camera_status().to_dict(),
-        "audio": audio_status().to_dict(),
+        "audio": describe_audio().to_dict(),
     }
 
 
@@ -46,9 +46,15 @@ def devices_command(args: argparse.Namespace) -> int:
             print(f"    {line}")
     audio = data["audio"]
     print("\nAudio:")
-    print(f"  {audio['message']}")
-    for name in audio["inputs"]:
-        print(f"  input:  {name}")
-    for name in audio["outputs"]:
-        print(f"  output: {name}")
+    for dev in audio["inputs"]:
+        print(f"  input:  {dev['name']}")
+    for dev in audio["outputs"]:
+        print(f"  output: {dev['name']}")
+    for problem in audio["errors"]:
+        print(f"  {problem}")
+    mic = audio["virtual_mic"]
+    state = f"ready as '{mic['visible_name']}'" if mic["available"] else "NOT AVAILABLE"
+    print(f"\nVirtual microphone: {state}")
+    if mic["message"]:
+        print(f"  {mic['message']}")
     return 0

@@ -66,8 +66,51 @@ class OutputSettings:
 @dataclass(slots=True)
 class VoiceSettings:
     enabled: bool = False
+    #: microphone: "" = system default; on Linux also a PulseAudio source name
     input_device: str = ""
+    #: "" = the virtual microphone ("Mirage Microphone"); else a PortAudio output device name
+    output_device: str = ""
+    #: "passthrough" or "pitch"
     converter: str = "passthrough"
+    #: pitch converter: shift in semitones, and formant factor (1.0 = unchanged)
+    semitones: float = 0.0
+    formant: float = 1.0
+    #: audio handed to the converter at a time; smaller = lower latency, more CPU overhead
+    block_ms: float = 20.0
+    #: queued output that absorbs scheduling jitter
+    buffer_ms: float = 20.0
+    #: mute below this input level (dBFS RMS) so silence stays silent
+    gate_enabled: bool = True
+    gate_db: float = -50.0
+    #: also play the converted voice to your headphones
+    monitor: bool = False
+    monitor_device: str = ""
+    #: when a block's conversion is late: "dry" (your own voice) or "silence"
+    overload_policy: str = "dry"
+    #: grow the block when the converter runs hot, shrink it back when it cools
+    adapt_block: bool = True
+
+
+@dataclass(slots=True)
+class GuiSettings:
+    """What only the desktop window uses; the engine never reads these."""
+
+    #: "system" follows the OS light/dark setting; "light" or "dark" force one
+    theme: str = "system"
+    #: how the raw camera is shown next to the output: "pip", "side" or "off"
+    raw_preview: str = "pip"
+    #: the models dialog was shown once (it can be reopened from the menu)
+    first_run_done: bool = False
+    #: the responsible-use notice was read and accepted
+    responsible_use_accepted: bool = False
+    #: stamp a small visible "AI-altered" label on the published video
+    ai_label: bool = False
+    #: gallery identity worn at start-up ("" = none); only its embedding is stored
+    active_identity: str = ""
+    #: keep the original reference photo next to the embedding when saving an identity
+    keep_photos: bool = False
+    #: closing the window keeps Mirage running in the tray (when the OS has one)
+    close_to_tray: bool = True
 
 
 @dataclass(slots=True)
@@ -76,6 +119,7 @@ class Settings:
     face: FaceSettings = field(default_factory=FaceSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    gui: GuiSettings = field(default_factory=GuiSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import platform
@@ -12,7 +13,9 @@ from pathlib import Path
 from mirage_desktop import APP_NAME
 from mirage_desktop.config.logs import setup_logging
 from mirage_desktop.config.paths import AppPaths
-from mirage_desktop.config.settings import SettingsStore, load_settings
+from mirage_desktop.config.settings import Settings, SettingsStore, load_settings
+
+log = logging.getLogger(__name__)
 
 
 def display_problem(environ=os.environ) -> str | None:
@@ -27,8 +30,71 @@ def display_problem(environ=os.environ) -> str | None:
     )
 
 
+def app_icon():
+    from PySide6.QtGui import QIcon
+
+    icon = Path(__file__).resolve().parents[2] / "resources" / "mirage.png"
+    return QIcon(str(icon)) if icon.is_file() else QIcon()
+
+
+def build_window(settings: Settings, paths: AppPaths, *, virtual_camera: bool = True, theme=None):
+    """The real window on the real engine, with its parts pointed at ``paths``."""
+    from mirage_desktop.gui.engine_controller import EngineController
+    from mirage_desktop.gui.identity_store import IdentityStore
+    from mirage_desktop.gui.main_window import MainWindow, WindowParts
+    from mirage_desktop.gui.photo_faces import PhotoAnalyzer
+    from mirage_desktop.gui.voice_controller import VoiceController
+    from mirage_desktop.models import ModelStore
+
+    store = ModelStore(paths.models_dir)
+    controller = EngineController(settings, store.path, virtual_camera=virtual_camera)
+    analyzer = PhotoAnalyzer(settings.face, store.path)
+
+    def save_settings() -> None:
+        try:
+            SettingsStore(paths.settings_file).save(settings)
+        except OSError as exc:
+            log.error("%s", exc)
+
+    parts = WindowParts(
+        controller=controller,
+        voice=VoiceController(settings.voice),
+        identities=IdentityStore(paths.data_dir / "identities"),
+        analyze=analyzer.analyze,
+        models=store,
+        theme=theme,
+        save_settings=save_settings,
+    )
+    return MainWindow(parts)
+
+
+def first_steps(window) -> None:
+    """Models dialog on first run (or when a required model is missing), then the responsible-use notice."""
+    from mirage_desktop.gui.first_run import required_entries
+
+    gui = window.settings.gui
+    store = window.parts.models
+    missing = [e.id for e in required_entries(store) if not store.file_path(e.id).exists()]
+
+    def notice() -> None:
+        if not gui.responsible_use_accepted:
+            window.show_responsible_use()
+
+    if not gui.first_run_done or missing:
+        gui.first_run_done = True
+        dialog = window.show_models()
+        dialog.finished.connect(lambda _code: notice())
+    else:
+        notice()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--self-test" in args:
+        from mirage_desktop import selftest
+
+        return selftest.main(args)
     paths = AppPaths.from_env()
     setup_logging(paths.log_dir)
     problem = display_problem()
@@ -38,27 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication
 
-    from mirage_desktop.gui.engine_controller import EngineController
-    from mirage_desktop.gui.main_window import MainWindow
+    from mirage_desktop.gui.theme import ThemeManager
+    from mirage_desktop.gui.tray import MirageTray, tray_available
 
     app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv)
     app.setApplicationName(APP_NAME)
-    icon = Path(__file__).resolve().parents[2] / "resources" / "mirage.png"
-    if icon.is_file():
-        from PySide6.QtGui import QIcon
-
-        app.setWindowIcon(QIcon(str(icon)))
+    icon = app_icon()
+    app.setWindowIcon(icon)
     settings, _ = load_settings(paths.settings_file)
-    controller = EngineController(settings)
-    window = MainWindow(controller)
+    theme = ThemeManager(app, settings.gui.theme)
+    window = build_window(settings, paths, theme=theme)
+    if tray_available():
+        window.tray = MirageTray(window, window.controller, icon, window.quit)
+        window.tray.show()
+    else:
+        app.setQuitOnLastWindowClosed(True)
     window.show()
-    code = app.exec()
-    try:
-        SettingsStore(paths.settings_file).save(controller.settings)
-    except OSError as exc:
-        if sys.stderr is not None:
-            print(f"Mirage: {exc}", file=sys.stderr)
-    return code
+    first_steps(window)
+    return app.exec()
 
 
 if __name__ == "__main__":  # pragma: no cover

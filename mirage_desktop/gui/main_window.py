@@ -1,148 +1,345 @@
-"""A minimal main window: the live preview, a source picker, start/stop and live stats."""
+"""The main window: live preview with LIVE badges, the problems strip, and Face/Voice/Devices/Stats tabs.
+
+It only wires parts together and paints; every heavy step runs in the controllers or on workers.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QPushButton,
-    QSizePolicy,
+    QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from mirage_desktop import APP_NAME, VIRTUAL_CAMERA_NAME
+from mirage_desktop import APP_NAME, VIRTUAL_CAMERA_NAME, VIRTUAL_MICROPHONE_NAME
+from mirage_desktop.engine.metrics import MetricsSnapshot
+from mirage_desktop.gui.devices_panel import DevicesPanel
 from mirage_desktop.gui.engine_controller import EngineController
-from mirage_desktop.sources.camera_list import list_cameras
+from mirage_desktop.gui.face_controls import FaceControls
+from mirage_desktop.gui.first_run import ModelsDialog, ResponsibleUseDialog
+from mirage_desktop.gui.gallery import GalleryWidget
+from mirage_desktop.gui.identity_store import Identity, IdentityStore
+from mirage_desktop.gui.photo_faces import PhotoAnalysis
+from mirage_desktop.gui.preview_widget import PreviewWidget
+from mirage_desktop.gui.problems_panel import ProblemsPanel
+from mirage_desktop.gui.source_face_panel import SourceFacePanel
+from mirage_desktop.gui.stats_panel import StatsPanel
+from mirage_desktop.gui.theme import ThemeManager
+from mirage_desktop.gui.voice_controller import LIVE, VoiceController
+from mirage_desktop.gui.voice_controls import VoiceControls
+from mirage_desktop.gui.workers import TaskRunner
+from mirage_desktop.models import ModelStore
+from mirage_desktop.sinks.virtual_camera import driver_fix
+from mirage_desktop.sources.camera_list import CameraDevice, list_cameras
+from mirage_desktop.system.virtual_camera_status import VirtualCameraStatus, virtual_camera_status
+from mirage_desktop.voice.devices import AudioReport, describe_audio
 
-STATS_INTERVAL_MS = 500
+START_SHORTCUT = "Ctrl+Space"
+SWAP_SHORTCUT = "Ctrl+F"
+SIDE_WIDTH = 420
+
+
+@dataclass
+class WindowParts:
+    """Everything the window works with, passed in (tests give real parts pointed at temp folders)."""
+
+    controller: EngineController
+    voice: VoiceController
+    identities: IdentityStore
+    analyze: Callable[[Path], PhotoAnalysis]
+    models: ModelStore
+    cameras: Callable[[], list[CameraDevice]] = list_cameras
+    camera_status: Callable[[], VirtualCameraStatus] = virtual_camera_status
+    audio: Callable[[], AudioReport] = describe_audio
+    theme: ThemeManager | None = None
+    save_settings: Callable[[], None] = field(default=lambda: None)
+
+
+def _badge(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("badge")
+    label.setProperty("live", False)
+    return label
+
+
+def _set_live(label: QLabel, live: bool, text: str) -> None:
+    label.setText(text)
+    if label.property("live") != live:
+        label.setProperty("live", live)
+        label.style().unpolish(label)  # dynamic property → restyle
+        label.style().polish(label)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: EngineController) -> None:
+    def __init__(self, parts: WindowParts) -> None:
         super().__init__()
-        self.controller = controller
+        self.parts = parts
+        self.controller = parts.controller
+        self.voice = parts.voice
+        self.settings = parts.controller.settings
+        self.runner = TaskRunner(max_threads=2, parent=self)
         self.setWindowTitle(APP_NAME)
-        self.resize(1000, 680)
-        self._problems: dict[str, str] = {}
+        self.resize(1280, 780)
+        self.quitting = False
+        self.tray = None
+        self.models_dialog: ModelsDialog | None = None
 
-        self.preview = QLabel("Press Start to see the output")
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(480, 270)
-        self.preview.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.preview.setStyleSheet("background:#111; color:#aaa;")
-
-        self.source_box = QComboBox()
-        self.source_box.addItem("Test pattern", "test")
-        for cam in list_cameras():
-            self.source_box.addItem(cam.name, f"camera:{cam.index}")
-        current = controller.settings.video.source
-        if current.startswith("file:") or (
-            current and current not in ("test",) and not current.startswith("camera")
-        ):
-            self.source_box.addItem(current.removeprefix("file:"), current)
-        self.source_box.addItem("Video file…", "__pick__")
-        index = self.source_box.findData(current)
-        self.source_box.setCurrentIndex(max(0, index))
-        self.source_box.activated.connect(self._source_activated)
-
+        # -- header
         self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("primary")
+        self.start_button.setToolTip(f"Start / stop ({START_SHORTCUT})")
         self.start_button.clicked.connect(self.toggle)
-        QShortcut(QKeySequence("Ctrl+Space"), self, activated=self.toggle)
+        self.camera_badge = _badge(f"{VIRTUAL_CAMERA_NAME} off")
+        self.mic_badge = _badge(f"{VIRTUAL_MICROPHONE_NAME} off")
+        self.quick_stats = QLabel("")
+        self.quick_stats.setObjectName("muted")
+        header = QHBoxLayout()
+        header.addWidget(self.start_button)
+        header.addSpacing(8)
+        header.addWidget(self.camera_badge)
+        header.addWidget(self.mic_badge)
+        header.addStretch(1)
+        header.addWidget(self.quick_stats)
 
-        self.live_label = QLabel("")
-        self.live_label.setStyleSheet("color:#e33; font-weight:bold;")
-        self.stats_label = QLabel("")
-        self.problem_label = QLabel("")
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.problem_label.setStyleSheet("color:#d80;")
+        # -- preview + problems
+        self.preview = PreviewWidget()
+        self.preview.set_mode(self.settings.gui.raw_preview)
+        self.problems = ProblemsPanel(driver_fix)
 
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("Source:"))
-        controls.addWidget(self.source_box, 1)
-        controls.addWidget(self.start_button)
-        controls.addWidget(self.live_label)
+        # -- side tabs
+        self.source_panel = SourceFacePanel(
+            parts.analyze, self.runner, keep_photos=self.settings.gui.keep_photos
+        )
+        self.gallery = GalleryWidget(parts.identities)
+        self.face_controls = FaceControls(self.controller)
+        face_tab = QWidget()
+        face_layout = QVBoxLayout(face_tab)
+        for title, widget in (
+            ("Face to wear", self.source_panel),
+            ("Gallery", self.gallery),
+            ("Face swap", self.face_controls),
+        ):
+            box = QGroupBox(title)
+            QVBoxLayout(box).addWidget(widget)
+            face_layout.addWidget(box)
+        face_layout.addStretch(1)
+        self.voice_controls = VoiceControls(self.voice)
+        voice_tab = QWidget()
+        vbox = QGroupBox("Voice")
+        QVBoxLayout(vbox).addWidget(self.voice_controls)
+        QVBoxLayout(voice_tab).addWidget(vbox)
+        voice_tab.layout().addStretch(1)
+        self.devices = DevicesPanel(
+            self.settings, self.runner, parts.cameras, parts.camera_status, parts.audio
+        )
+        self.stats = StatsPanel()
+        self.tabs = QTabWidget()
+        for widget, title in (
+            (face_tab, "Face"),
+            (voice_tab, "Voice"),
+            (self.devices, "Devices"),
+            (self.stats, "Stats"),
+        ):
+            scroll = QScrollArea()
+            scroll.setWidget(widget)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.tabs.addTab(scroll, title)
+        self.tabs.setFixedWidth(SIDE_WIDTH)
 
-        layout = QVBoxLayout()
-        layout.addLayout(controls)
-        layout.addWidget(self.preview, 1)
-        layout.addWidget(self.stats_label)
-        layout.addWidget(self.problem_label)
+        left = QVBoxLayout()
+        left.addLayout(header)
+        left.addWidget(self.preview, 1)
+        left.addWidget(self.problems)
+        body = QHBoxLayout()
+        body.addLayout(left, 1)
+        body.addWidget(self.tabs)
         central = QWidget()
-        central.setLayout(layout)
+        central.setLayout(body)
         self.setCentralWidget(central)
+        self._build_menu()
 
-        controller.frame_ready.connect(self.show_frame)
-        controller.problem.connect(self.show_problem)
-        controller.running_changed.connect(self._running_changed)
-        self._timer = QTimer(self)
-        self._timer.setInterval(STATS_INTERVAL_MS)
-        self._timer.timeout.connect(self.refresh_stats)
+        QShortcut(QKeySequence(START_SHORTCUT), self, activated=self.toggle)
+        QShortcut(QKeySequence(SWAP_SHORTCUT), self, activated=self.controller.toggle_swap)
 
+        # -- wiring: engine → widgets (plain data by signal)
+        c = self.controller
+        c.frame_ready.connect(self.preview.set_output)
+        c.raw_frame_ready.connect(self.preview.set_raw)
+        c.problem.connect(self.problems.set_problem)
+        c.running_changed.connect(self._running_changed)
+        c.stats_ready.connect(self.stats.show_video)
+        c.stats_ready.connect(self._show_quick_stats)
+        self.voice.state_changed.connect(self._voice_state)
+        self.voice.stats_ready.connect(self.stats.show_voice)
+        # -- widgets → engine
+        self.source_panel.identity_selected.connect(self._wear_photo_face)
+        self.source_panel.save_requested.connect(self._save_identity)
+        self.gallery.identity_activated.connect(self._wear_identity)
+        self.gallery.identity_deleted.connect(self._identity_deleted)
+        self.gallery.error.connect(lambda message: self.problems.set_problem("gallery", message))
+        self.devices.video_changed.connect(self.controller.restart)
+        self.devices.microphone_changed.connect(self._microphone_changed)
+
+        active = self.settings.gui.active_identity
+        if active and not self.gallery.select(active):
+            self.settings.gui.active_identity = ""
+
+    def _build_menu(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&Mirage")
+        file_menu.addAction("Models…", self.show_models)
+        file_menu.addAction("Responsible use…", self.show_responsible_use)
+        file_menu.addSeparator()
+        file_menu.addAction("Quit", self.quit)
+        view = bar.addMenu("&View")
+        theme_group = QActionGroup(self)
+        current_theme = self.settings.gui.theme
+        for mode, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            action = QAction(label, self, checkable=True, checked=current_theme == mode)
+            action.triggered.connect(lambda _=False, m=mode: self.set_theme(m))
+            theme_group.addAction(action)
+            view.addAction(action)
+        view.addSeparator()
+        raw_group = QActionGroup(self)
+        for mode, label in (
+            ("pip", "Camera: picture in picture"),
+            ("side", "Camera: side by side"),
+            ("off", "Camera: hidden"),
+        ):
+            action = QAction(label, self, checkable=True, checked=self.settings.gui.raw_preview == mode)
+            action.triggered.connect(lambda _=False, m=mode: self.set_raw_preview(m))
+            raw_group.addAction(action)
+            view.addAction(action)
+
+    # -- commands ----------------------------------------------------------------------------------
     @Slot()
     def toggle(self) -> None:
         if self.controller.running:
             self.controller.stop()
         else:
-            self._problems.clear()
-            self.problem_label.setText("")
-            self.controller.start(self.source_box.currentData())
+            self.problems.clear()
+            self.controller.start()
 
-    @Slot(int)
-    def _source_activated(self, index: int) -> None:
-        if self.source_box.itemData(index) == "__pick__":
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Choose a video", "", "Videos (*.mp4 *.mov *.avi *.mkv)"
-            )
-            if not path:
-                self.source_box.setCurrentIndex(0)
-                return
-            self.source_box.insertItem(index, path, f"file:{path}")
-            self.source_box.setCurrentIndex(index)
-        if self.controller.running:
-            self.controller.start(self.source_box.currentData())
+    def set_theme(self, mode: str) -> None:
+        self.settings.gui.theme = mode
+        if self.parts.theme is not None:
+            self.parts.theme.set_mode(mode)
 
-    @Slot(QImage)
-    def show_frame(self, image: QImage) -> None:
-        pix = QPixmap.fromImage(image).scaled(
-            self.preview.size(),
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
-        self.preview.setPixmap(pix)
+    def set_raw_preview(self, mode: str) -> None:
+        self.controller.set_raw_preview(mode)
+        self.preview.set_mode(mode)
 
-    @Slot(str, str)
-    def show_problem(self, area: str, message: str) -> None:
-        if message:
-            self._problems[area] = message
-        else:
-            self._problems.pop(area, None)
-        self.problem_label.setText("\n".join(self._problems.values()))
+    def show_models(self) -> ModelsDialog:
+        self.models_dialog = ModelsDialog(self.parts.models, self.runner, self)
+        self.models_dialog.open()
+        return self.models_dialog
 
+    def show_responsible_use(self) -> ResponsibleUseDialog:
+        dialog = ResponsibleUseDialog(self.settings.gui.ai_label, self)
+
+        def accepted() -> None:
+            self.settings.gui.responsible_use_accepted = True
+            self.face_controls.ai_label.setChecked(dialog.label_box.isChecked())
+            self.parts.save_settings()
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        return dialog
+
+    def quit(self) -> None:
+        self.quitting = True
+        self.close()
+
+    # -- identity ----------------------------------------------------------------------------------
+    def _wear_photo_face(self, embedding: np.ndarray, label: str) -> None:
+        self.controller.set_source_embedding(embedding, label)
+        self.settings.gui.active_identity = ""  # a photo that was not saved is not remembered
+        self.gallery.list.clearSelection()
+        self.problems.set_problem("identity", "")
+
+    def _wear_identity(self, identity: Identity) -> None:
+        self.controller.set_source_embedding(identity.embedding, identity.name)
+        self.settings.gui.active_identity = identity.id
+        self.source_panel.show_identity(identity.name, identity.thumbnail)
+
+    def _save_identity(
+        self, name: str, embedding: np.ndarray, thumbnail: np.ndarray, photo: Path | None
+    ) -> None:
+        self.settings.gui.keep_photos = photo is not None
+        identity = self.gallery.add(name, embedding, thumbnail, photo)
+        if identity is not None:
+            self.settings.gui.active_identity = identity.id
+            self.problems.set_problem("gallery", "")
+
+    def _identity_deleted(self, identity_id: str) -> None:
+        if self.settings.gui.active_identity == identity_id:
+            self.settings.gui.active_identity = ""
+
+    def _microphone_changed(self) -> None:
+        if self.voice.voice.enabled:
+            self.voice.apply()
+
+    # -- engine → window ---------------------------------------------------------------------------
     @Slot(bool)
     def _running_changed(self, running: bool) -> None:
         self.start_button.setText("Stop" if running else "Start")
-        if running:
-            self._timer.start()
+        self.start_button.setProperty("live", running)
+        self.start_button.style().unpolish(self.start_button)
+        self.start_button.style().polish(self.start_button)
+        if not running:
+            _set_live(self.camera_badge, False, f"{VIRTUAL_CAMERA_NAME} off")
+            self.quick_stats.setText("")
+            self.preview.clear("Stopped. Press Start to go live again.")
         else:
-            self._timer.stop()
-            self.live_label.setText("")
+            self.preview.placeholder = "Starting…"
 
-    @Slot()
-    def refresh_stats(self) -> None:
-        snap = self.controller.metrics()
-        if snap is None:
-            return
-        self.stats_label.setText(snap.summary())
+    @Slot(object)
+    def _show_quick_stats(self, snap: MetricsSnapshot) -> None:
         on_camera = any(s.startswith("virtual_camera") for s in snap.sinks_active)
-        self.live_label.setText(f"● LIVE on {VIRTUAL_CAMERA_NAME}" if on_camera else "")
+        _set_live(
+            self.camera_badge,
+            on_camera,
+            f"● LIVE on {VIRTUAL_CAMERA_NAME}" if on_camera else f"{VIRTUAL_CAMERA_NAME} not available",
+        )
+        latency = "–" if snap.latency_ms_p50 is None else f"{snap.latency_ms_p50:.0f} ms"
+        self.quick_stats.setText(f"{snap.fps_out:.1f} fps · latency {latency}")
 
-    def closeEvent(self, event) -> None:
-        self.controller.stop()
+    @Slot(str, str)
+    def _voice_state(self, state: str, message: str) -> None:
+        live = state == LIVE
+        _set_live(
+            self.mic_badge,
+            live,
+            f"● LIVE on {VIRTUAL_MICROPHONE_NAME}" if live else f"{VIRTUAL_MICROPHONE_NAME} off",
+        )
+        if not live:
+            self.stats.clear_voice()
+
+    # -- lifetime ----------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.tray is not None and self.settings.gui.close_to_tray and not self.quitting:
+            # keep the camera and microphone live in the background; the tray brings the window back
+            self.hide()
+            self.tray.showMessage(APP_NAME, "Mirage is still running. Use the tray icon to quit.")
+            event.ignore()
+            return
+        self.controller.shutdown()
+        self.voice.shutdown()
+        self.runner.wait(3000)
+        self.parts.save_settings()
         super().closeEvent(event)

@@ -1,0 +1,170 @@
+"""Voice: converter, pitch and formant, noise gate, monitor, and live input/output meters."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, Qt, QTimer, Slot
+from PySide6.QtGui import QColor, QLinearGradient, QPainter
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QSlider, QWidget
+
+from mirage_desktop.gui.voice_controller import FAILED, LIVE, VoiceController
+
+#: (label, enabled, converter name)
+CONVERTER_CHOICES = (
+    ("Off", False, ""),
+    ("Pass-through", True, "passthrough"),
+    ("Voice changer", True, "pitch"),
+)
+APPLY_DELAY_MS = 500
+METER_FLOOR_DB = -60.0
+
+
+class LevelMeter(QWidget):
+    """A horizontal dBFS bar (green → amber → red) with a falling peak marker."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(160, 12)
+        self.setMaximumHeight(14)
+        self.level_db = -120.0
+        self.peak_db = -120.0
+
+    def set_level(self, db: float) -> None:
+        self.level_db = float(db)
+        # the peak falls ~20 dB/s at the 10 Hz update rate: easy to read, no jumpy needle
+        self.peak_db = max(self.level_db, self.peak_db - 2.0)
+        self.update()
+
+    @staticmethod
+    def fraction(db: float) -> float:
+        return min(1.0, max(0.0, (db - METER_FLOOR_DB) / -METER_FLOOR_DB))
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        rect = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.palette().alternateBase())
+        painter.drawRoundedRect(rect, 4, 4)
+        gradient = QLinearGradient(rect.topLeft(), rect.topRight())
+        gradient.setColorAt(0.0, QColor("#30c46c"))
+        gradient.setColorAt(0.7, QColor("#e3b341"))
+        gradient.setColorAt(1.0, QColor("#e5484d"))
+        filled = QRectF(rect.x(), rect.y(), rect.width() * self.fraction(self.level_db), rect.height())
+        painter.setBrush(gradient)
+        painter.drawRoundedRect(filled, 4, 4)
+        if self.peak_db > METER_FLOOR_DB:
+            x = rect.x() + rect.width() * self.fraction(self.peak_db)
+            painter.fillRect(QRectF(x - 1, rect.y(), 2, rect.height()), QColor("#ffffff"))
+        painter.end()
+
+
+def _slider(low: int, high: int, value: int) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(low, high)
+    slider.setValue(value)
+    return slider
+
+
+class VoiceControls(QWidget):
+    def __init__(self, voice_controller: VoiceController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vc = voice_controller
+        voice = voice_controller.voice
+
+        self.converter = QComboBox()
+        for label, enabled, name in CONVERTER_CHOICES:
+            self.converter.addItem(label, (enabled, name))
+        current = (
+            0
+            if not voice.enabled
+            else next((i for i, c in enumerate(CONVERTER_CHOICES) if c[1] and c[2] == voice.converter), 1)
+        )
+        self.converter.setCurrentIndex(current)
+        self.converter.currentIndexChanged.connect(self._changed)
+
+        # half-semitone steps: slider units are half semitones
+        self.pitch = _slider(-24, 24, round(voice.semitones * 2))
+        self.pitch_label = QLabel()
+        self.formant = _slider(70, 140, round(voice.formant * 100))
+        self.formant_label = QLabel()
+        self.gate = QCheckBox("Noise gate")
+        self.gate.setChecked(voice.gate_enabled)
+        self.gate_db = _slider(-80, -20, round(voice.gate_db))
+        self.gate_label = QLabel()
+        self.monitor = QCheckBox("Hear yourself (monitor)")
+        self.monitor.setChecked(voice.monitor)
+        for slider in (self.pitch, self.formant, self.gate_db):
+            slider.valueChanged.connect(self._update_labels)
+            slider.valueChanged.connect(self._changed)
+        self.gate.toggled.connect(self._changed)
+        self.monitor.toggled.connect(self._changed)
+
+        self.input_meter = LevelMeter()
+        self.output_meter = LevelMeter()
+        self.status = QLabel(voice_controller.message)
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self._apply = QTimer(self)
+        self._apply.setSingleShot(True)
+        self._apply.setInterval(APPLY_DELAY_MS)
+        self._apply.timeout.connect(self.apply)
+
+        form = QFormLayout(self)
+        form.addRow("Voice", self.converter)
+        form.addRow(self.pitch_label, self.pitch)
+        form.addRow(self.formant_label, self.formant)
+        form.addRow(self.gate, self.gate_db)
+        form.addRow("", self.gate_label)
+        form.addRow(self.monitor)
+        form.addRow("Microphone", self.input_meter)
+        form.addRow("Output", self.output_meter)
+        form.addRow(self.status)
+
+        voice_controller.levels.connect(self.show_levels)
+        voice_controller.state_changed.connect(self.show_state)
+        self._update_labels()
+        self._update_enabled()
+
+    def _update_labels(self) -> None:
+        self.pitch_label.setText(f"Pitch {self.pitch.value() / 2:+.1f} st")
+        self.formant_label.setText(f"Formant ×{self.formant.value() / 100:.2f}")
+        self.gate_label.setText(f"mute below {self.gate_db.value()} dBFS")
+
+    def _update_enabled(self) -> None:
+        enabled, name = self.converter.currentData()
+        for w in (self.pitch, self.formant, self.pitch_label, self.formant_label):
+            w.setEnabled(enabled and name == "pitch")
+        for w in (self.gate, self.gate_db, self.monitor):
+            w.setEnabled(enabled)
+        self.gate_db.setEnabled(enabled and self.gate.isChecked())
+
+    def _changed(self, *_: object) -> None:
+        self._update_enabled()
+        self._apply.start()  # restart the stream once the user stops dragging
+
+    def apply(self) -> None:
+        self._apply.stop()
+        voice = self.vc.voice
+        enabled, name = self.converter.currentData()
+        voice.enabled = enabled
+        if name:
+            voice.converter = name
+        voice.semitones = self.pitch.value() / 2
+        voice.formant = self.formant.value() / 100
+        voice.gate_enabled = self.gate.isChecked()
+        voice.gate_db = float(self.gate_db.value())
+        voice.monitor = self.monitor.isChecked()
+        self.vc.apply()
+
+    @Slot(float, float)
+    def show_levels(self, input_db: float, output_db: float) -> None:
+        self.input_meter.set_level(input_db)
+        self.output_meter.set_level(output_db)
+
+    @Slot(str, str)
+    def show_state(self, state: str, message: str) -> None:
+        prefix = {LIVE: "● ", FAILED: "⚠ "}.get(state, "")
+        self.status.setText(prefix + message)
+        if state != LIVE:
+            self.input_meter.set_level(-120.0)
+            self.output_meter.set_level(-120.0)

@@ -1,0 +1,195 @@
+"""Starts and stops the voice engine from VoiceSettings, the way `mirage-cli voice` does (no Qt here).
+
+The routing below mirrors mirage_desktop/cli/voice.py (run_voice / _route_linux), which keeps it
+private; engineer C is asked to move it into mirage_desktop/voice/ so both share one copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from mirage_desktop import VIRTUAL_MICROPHONE_NAME
+from mirage_desktop.config.settings import VoiceSettings
+from mirage_desktop.voice.audio_io import (
+    StreamSpec,
+    negotiate_sample_rate,
+    reinitialize_portaudio,
+    resolve_device,
+)
+from mirage_desktop.voice.converters import create_converter
+from mirage_desktop.voice.converters.base import VoiceConverter
+from mirage_desktop.voice.devices import load_sounddevice
+from mirage_desktop.voice.engine import EngineConfig, VoiceEngine
+from mirage_desktop.voice.errors import VoiceError
+from mirage_desktop.voice.gate import rms_db
+from mirage_desktop.voice.metrics import VoiceMetrics
+from mirage_desktop.voice.pipeline import PipelineConfig
+from mirage_desktop.voice.virtual_mic import PulseVirtualMic, VirtualMic, make_virtual_mic
+
+log = logging.getLogger(__name__)
+
+_PULSE_DEVICES = ("", "pulse", "default")
+#: tail of each converted window measured for the output meter (about one block)
+_LEVEL_TAIL_S = 0.02
+
+
+class LevelTap(VoiceConverter):
+    """Wraps the real converter and remembers how loud its newest output was (for the output meter).
+
+    VoiceMetrics reports the input level only; this is measured on the inference thread, where the
+    conversion already runs, so the audio callback is untouched.
+    """
+
+    def __init__(self, inner: VoiceConverter) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.sample_rate = inner.sample_rate
+        self.context_s = inner.context_s
+        self.lookahead_s = inner.lookahead_s
+        self.level_db = -120.0
+        self._tail = 0
+
+    def start(self, sample_rate: int) -> None:
+        self.inner.start(sample_rate)
+        self._tail = max(1, int(_LEVEL_TAIL_S * sample_rate))
+        self._skip = int(self.lookahead_s * sample_rate)
+
+    def convert(self, window: np.ndarray) -> np.ndarray:
+        out = self.inner.convert(window)
+        end = len(out) - self._skip
+        self.level_db = rms_db(np.asarray(out[max(0, end - self._tail) : end], dtype=np.float32))
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def counters(self) -> dict[str, Any]:
+        return self.inner.counters()
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+
+@dataclass(slots=True)
+class VoiceLevels:
+    input_db: float
+    output_db: float
+
+
+class VoiceSession:
+    """One running voice engine plus the virtual microphone it feeds."""
+
+    def __init__(self, engine: VoiceEngine, tap: LevelTap, vmic: VirtualMic | None, target: str) -> None:
+        self.engine = engine
+        self.tap = tap
+        self.vmic = vmic
+        #: where the converted voice goes, in words ("Mirage Microphone" or a device name)
+        self.target = target
+
+    def metrics(self) -> VoiceMetrics:
+        return self.engine.metrics()
+
+    def levels(self, metrics: VoiceMetrics) -> VoiceLevels:
+        # the gate mutes what the converter produced while the input is quiet
+        out = self.tap.level_db if metrics.gate_open else -120.0
+        return VoiceLevels(input_db=metrics.input_level_db, output_db=out)
+
+    def close(self) -> None:
+        try:
+            self.engine.stop()
+        finally:
+            if self.vmic is not None:
+                try:
+                    self.vmic.close()
+                except VoiceError as exc:
+                    log.warning("%s", exc)
+
+
+def _route_linux(voice: VoiceSettings, pulse: PulseVirtualMic | None) -> tuple[str, str, dict[str, str]]:
+    """Through PulseAudio PortAudio only sees 'pulse'/'default'; PULSE_SOURCE/PULSE_SINK pick the rest."""
+    env: dict[str, str] = {}
+    name = voice.input_device.strip()
+    input_device = name
+    if pulse is not None and name.lower() not in _PULSE_DEVICES:
+        sources = pulse.sources()
+        match = next((s for s in sources if s == name), None) or next(
+            (s for s in sources if name.lower() in s.lower()), None
+        )
+        if match is not None:
+            if match in (pulse.source_name, f"{pulse.sink_name}.monitor"):
+                raise VoiceError(f"'{match}' is Mirage's own output; pick your real microphone.")
+            env["PULSE_SOURCE"] = match
+            input_device = "pulse"
+    elif pulse is not None:
+        input_device = "pulse"
+    output = voice.output_device.strip()
+    if pulse is not None and not output:
+        env.update(pulse.output_env())
+        output = pulse.output_device
+    return input_device, output, env
+
+
+def open_voice_session(
+    voice: VoiceSettings,
+    sd_loader: Callable[[], ModuleType] = load_sounddevice,
+    vmic_factory: Callable[[ModuleType], VirtualMic] = make_virtual_mic,
+    platform: str | None = None,
+) -> VoiceSession:
+    """Open the virtual microphone and start the engine. Raises VoiceError with a user-facing message.
+
+    Blocks (pactl, PortAudio start-up): call it from a worker thread.
+    """
+    platform = platform or sys.platform
+    sd = sd_loader()
+    converter = LevelTap(create_converter(voice.converter, semitones=voice.semitones, formant=voice.formant))
+    vmic: VirtualMic | None = None
+    target = voice.output_device.strip()
+    try:
+        pulse = None
+        if not target:
+            vmic = vmic_factory(sd)
+            status = vmic.open()
+            target = status.visible_name or VIRTUAL_MICROPHONE_NAME
+            if isinstance(vmic, PulseVirtualMic):
+                pulse = vmic
+        if platform.startswith("linux") and pulse is not None:
+            input_device, output_device, env = _route_linux(voice, pulse)
+        else:
+            input_device = voice.input_device
+            output_device = voice.output_device or (vmic.output_device if vmic is not None else "")
+            env = {}
+        reinitialize_portaudio(sd, env)
+        in_index = resolve_device(sd, input_device, "input")
+        out_index = resolve_device(sd, output_device, "output")
+        rate = negotiate_sample_rate(sd, in_index, out_index)
+        monitor_spec = None
+        if voice.monitor:
+            if pulse is not None:
+                pulse.start_monitor(voice.monitor_device or None)
+            else:
+                monitor_spec = StreamSpec(None, resolve_device(sd, voice.monitor_device, "output"), rate)
+        config = EngineConfig(
+            pipeline=PipelineConfig(
+                block_ms=voice.block_ms, gate_db=voice.gate_db if voice.gate_enabled else None
+            ),
+            buffer_ms=voice.buffer_ms,
+            policy="silence" if voice.overload_policy == "silence" else "dry",
+            adapt=voice.adapt_block,
+        )
+        engine = VoiceEngine(converter, StreamSpec(in_index, out_index, rate), config, sd, monitor_spec)
+        engine.start()
+    except BaseException:
+        if vmic is not None:
+            try:
+                vmic.close()
+            except VoiceError as exc:
+                log.warning("%s", exc)
+        raise
+    return VoiceSession(engine, converter, vmic, target)

@@ -1,0 +1,283 @@
+"""PortAudio streams (via sounddevice) whose callbacks only copy into and out of ring buffers.
+
+Prefer one duplex stream: through PulseAudio's ALSA plugin, two streams in one process were seen to
+stall silently in about a third of runs, while one duplex stream at 48 kHz was reliable. Separate
+input/output streams are used only when the devices live on different host APIs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from mirage_desktop.voice.errors import VoiceError
+from mirage_desktop.voice.ring_buffer import RingBuffer
+
+PREFERRED_RATES = (48000, 44100)
+_SCRATCH_FRAMES = 16384
+
+DeviceRef = int | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    input_device: DeviceRef
+    output_device: DeviceRef
+    sample_rate: int = 48000
+    frames_per_callback: int = 480
+    #: "low", "high" or seconds, passed to PortAudio. Through PulseAudio's ALSA plugin "low" (10 ms)
+    #: stalled in most runs here; 30 ms with 10 ms callbacks started every time in a 4-run check.
+    latency: str | float = 0.03
+
+
+def reinitialize_portaudio(sd: ModuleType, env: Mapping[str, str] | None = None) -> None:
+    """Apply PULSE_* routing variables and restart PortAudio so its device list and routes see them.
+
+    PortAudio and the ALSA pulse plugin read the environment when they initialise, so the variables
+    must be set first; this is the only place the voice code writes os.environ.
+    """
+    for key, value in (env or {}).items():
+        os.environ[key] = value
+    sd._terminate()
+    sd._initialize()
+
+
+def resolve_device(sd: ModuleType, name: DeviceRef, kind: str) -> int:
+    """Map a device name (case-insensitive substring of "name, host API") or index to an index."""
+    label = "microphone" if kind == "input" else "output device"
+    try:
+        if name is None or name == "":
+            index = sd.default.device[0 if kind == "input" else 1]
+            if index is None or index < 0:
+                raise VoiceError(
+                    f"No default {label} found. Connect one, or pick one by name (see `mirage-cli devices`)."
+                )
+            return int(index)
+        if isinstance(name, str) and name.strip().isdigit():
+            name = int(name)
+        info = sd.query_devices(name, kind)
+    except VoiceError:
+        raise
+    except (ValueError, sd.PortAudioError) as exc:
+        names = _device_names(sd, kind)
+        listed = "; ".join(names) if names else "none"
+        raise VoiceError(
+            f"No {label} matches {name!r} ({exc}). Available: {listed}. "
+            "Pick one of these with --input/--output-device, or run `mirage-cli devices`."
+        ) from exc
+    return int(info["index"])
+
+
+def _device_names(sd: ModuleType, kind: str) -> list[str]:
+    key = "max_input_channels" if kind == "input" else "max_output_channels"
+    try:
+        devices = sd.query_devices()
+    except sd.PortAudioError:
+        return []
+    return [d["name"] for d in devices if d[key] > 0]
+
+
+def negotiate_sample_rate(
+    sd: ModuleType,
+    input_index: int | None,
+    output_index: int | None,
+    preferred: Sequence[int] = PREFERRED_RATES,
+) -> int:
+    """The first rate both devices accept: 48 kHz if possible, else the devices' own defaults."""
+    candidates = list(preferred)
+    for index in (input_index, output_index):
+        if index is not None:
+            default = int(sd.query_devices(index)["default_samplerate"])
+            if default not in candidates:
+                candidates.append(default)
+    errors = []
+    for rate in candidates:
+        try:
+            if input_index is not None:
+                sd.check_input_settings(device=input_index, channels=1, dtype="float32", samplerate=rate)
+            if output_index is not None:
+                sd.check_output_settings(device=output_index, channels=1, dtype="float32", samplerate=rate)
+            return rate
+        except (ValueError, sd.PortAudioError) as exc:
+            errors.append(f"{rate} Hz: {exc}")
+    raise VoiceError(
+        "The audio devices refused every sample rate tried (" + "; ".join(errors) + "). "
+        "Set the device to 48000 Hz in the system sound settings, or pick another device."
+    )
+
+
+def check_sample_rate(sd: ModuleType, input_index: int | None, output_index: int | None, rate: int) -> None:
+    """Raise a user-facing error when a device refuses an explicitly requested rate."""
+    try:
+        if input_index is not None:
+            sd.check_input_settings(device=input_index, channels=1, dtype="float32", samplerate=rate)
+        if output_index is not None:
+            sd.check_output_settings(device=output_index, channels=1, dtype="float32", samplerate=rate)
+    except (ValueError, sd.PortAudioError) as exc:
+        raise VoiceError(
+            f"The audio device refused {rate} Hz ({exc}). Use 48000 (the default) or the device's own rate."
+        ) from exc
+
+
+class RingedStream:
+    """The audio side of the pipeline: callbacks copy between PortAudio and two rings, nothing more.
+
+    Output starts (and restarts after running dry) only once ``prime_level`` samples are queued, so a
+    late block costs one gap instead of a crackle on every callback.
+    """
+
+    def __init__(
+        self,
+        sd: ModuleType,
+        spec: StreamSpec,
+        capture: RingBuffer | None,
+        playback: RingBuffer | None,
+        prime_level: int = 0,
+    ) -> None:
+        self._sd = sd
+        self.spec = spec
+        self.capture = capture
+        self.playback = playback
+        self.prime_level = prime_level
+        self.primed = False
+        self._scratch = np.zeros(_SCRATCH_FRAMES, dtype=np.float32)
+        self._streams: list[Any] = []
+        self.callbacks = 0
+        self.input_overflows = 0
+        self.input_underflows = 0
+        self.output_overflows = 0
+        self.output_underflows = 0
+        self.playback_gaps = 0
+        self.oversized_callbacks = 0
+        self.last_error = ""
+
+    # --- callbacks: copy only -------------------------------------------------------------------------
+    def _count(self, status: Any) -> None:
+        if status:
+            if status.input_overflow:
+                self.input_overflows += 1
+            if status.input_underflow:
+                self.input_underflows += 1
+            if status.output_overflow:
+                self.output_overflows += 1
+            if status.output_underflow:
+                self.output_underflows += 1
+
+    def _capture(self, indata: np.ndarray) -> None:
+        if self.capture is not None:
+            self.capture.write(indata[:, 0])
+
+    def _play(self, outdata: np.ndarray, frames: int) -> None:
+        ring = self.playback
+        if ring is None or frames > _SCRATCH_FRAMES:
+            outdata.fill(0)
+            self.oversized_callbacks += frames > _SCRATCH_FRAMES
+            return
+        if not self.primed:
+            if ring.available() < self.prime_level:
+                outdata.fill(0)
+                return
+            self.primed = True
+        buf = self._scratch[:frames]
+        if ring.read_into(buf) < frames:
+            self.primed = False
+            self.playback_gaps += 1
+        outdata[:] = buf[:, None]
+
+    def _duplex_cb(self, indata, outdata, frames, time_info, status) -> None:
+        self.callbacks += 1
+        self._count(status)
+        self._capture(indata)
+        self._play(outdata, frames)
+
+    def _input_cb(self, indata, frames, time_info, status) -> None:
+        self.callbacks += 1
+        self._count(status)
+        self._capture(indata)
+
+    def _output_cb(self, outdata, frames, time_info, status) -> None:
+        self.callbacks += 1
+        self._count(status)
+        self._play(outdata, frames)
+
+    # --- control (never called from a callback) ------------------------------------------------------
+    def open(self) -> None:
+        sd, spec = self._sd, self.spec
+        common: dict[str, Any] = {
+            "samplerate": spec.sample_rate,
+            "blocksize": spec.frames_per_callback,
+            "dtype": "float32",
+            "latency": spec.latency,
+        }
+        self.primed = False
+        try:
+            if self.capture is not None and self.playback is not None:
+                in_api = sd.query_devices(spec.input_device)["hostapi"]
+                out_api = sd.query_devices(spec.output_device)["hostapi"]
+                if in_api == out_api:
+                    self._streams = [
+                        sd.Stream(
+                            device=(spec.input_device, spec.output_device),
+                            channels=(1, 1),
+                            callback=self._duplex_cb,
+                            **common,
+                        )
+                    ]
+                else:
+                    self._streams = [
+                        sd.InputStream(
+                            device=spec.input_device, channels=1, callback=self._input_cb, **common
+                        ),
+                        sd.OutputStream(
+                            device=spec.output_device, channels=1, callback=self._output_cb, **common
+                        ),
+                    ]
+            elif self.capture is not None:
+                self._streams = [
+                    sd.InputStream(device=spec.input_device, channels=1, callback=self._input_cb, **common)
+                ]
+            else:
+                self._streams = [
+                    sd.OutputStream(device=spec.output_device, channels=1, callback=self._output_cb, **common)
+                ]
+            for stream in self._streams:
+                stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            self.close()
+            self.last_error = str(exc)
+            raise VoiceError(
+                f"Could not open the audio stream ({exc}). Check the device is connected and not in "
+                "exclusive use by another program, then try again."
+            ) from exc
+
+    def close(self) -> None:
+        for stream in self._streams:
+            try:
+                stream.abort(ignore_errors=True)
+                stream.close(ignore_errors=True)
+            except Exception as exc:
+                self.last_error = str(exc)
+        self._streams = []
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self._streams)
+
+    @property
+    def latency_s(self) -> tuple[float, float]:
+        """(input, output) latency PortAudio reports for the open stream(s)."""
+        lat_in = lat_out = 0.0
+        for stream in self._streams:
+            lat = stream.latency
+            if isinstance(lat, tuple):
+                lat_in, lat_out = float(lat[0]), float(lat[1])
+            elif isinstance(stream, self._sd.InputStream):
+                lat_in = float(lat)
+            else:
+                lat_out = float(lat)
+        return lat_in, lat_out

@@ -1,0 +1,375 @@
+"""The live voice engine: audio callbacks, a scheduler thread, an inference thread, and a watchdog.
+
+Flow: PortAudio callback -> capture ring -> scheduler (block, resample, window) -> inference thread
+(converter) -> scheduler (SOLA, gate, resample) -> playback ring -> PortAudio callback.
+
+Why two threads besides the callback: the scheduler must hand the callback a block every block
+period no matter how slow the converter is. It waits for the converter only until the playback ring
+would run dry; past that deadline it plays the dry voice (or silence) instead, counts the block as
+dropped, and the late result is thrown away. Latency therefore stays bounded by construction, where
+a plain queue (the "wait" policy, kept as the reference behaviour) grows without limit.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+
+from mirage_desktop.voice.audio_io import RingedStream, StreamSpec
+from mirage_desktop.voice.converters.base import VoiceConverter
+from mirage_desktop.voice.errors import VoiceError
+from mirage_desktop.voice.metrics import VoiceMetrics
+from mirage_desktop.voice.overload import AdaptPolicy, BlockAdapter
+from mirage_desktop.voice.pipeline import BlockPipeline, PipelineConfig
+from mirage_desktop.voice.ring_buffer import RingBuffer
+
+Policy = Literal["dry", "silence", "wait"]
+_RATIO_HISTORY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    #: extra audio queued before playback starts, to absorb scheduling jitter on a busy machine
+    buffer_ms: float = 20.0
+    #: "dry": play the unconverted voice for a block that is late; "silence": play nothing;
+    #: "wait": always wait for the converter (latency grows when it is slow; reference only)
+    policy: Policy = "dry"
+    adapt: bool = True
+    adapt_policy: AdaptPolicy = field(default_factory=AdaptPolicy)
+    #: captured audio older than one block plus this is skipped (only when policy != "wait")
+    max_backlog_ms: float = 60.0
+    #: no callback for this long means the stream stalled; it is then restarted
+    stall_timeout_s: float = 0.5
+    #: the first callback may take longer: PulseAudio's ALSA plugin was seen to need ~2 s to start capture
+    startup_timeout_s: float = 3.0
+    ring_seconds: float = 4.0
+
+
+class _InferenceThread(threading.Thread):
+    """Runs the converter on one window at a time; a busy thread refuses new work instead of queueing."""
+
+    def __init__(self, converter: VoiceConverter, on_runtime) -> None:
+        super().__init__(name="mirage-voice-inference", daemon=True)
+        self._converter = converter
+        self._on_runtime = on_runtime
+        self._cond = threading.Condition()
+        self._job: tuple[int, np.ndarray] | None = None
+        self._result: tuple[int, np.ndarray | None, str] | None = None
+        self._busy = False
+        self._stopping = False
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def submit(self, seq: int, window: np.ndarray) -> bool:
+        with self._cond:
+            if self._busy:
+                return False
+            self._busy = True
+            self._job = (seq, window)
+            self._result = None
+            self._cond.notify_all()
+            return True
+
+    def result(self, seq: int, timeout: float | None) -> tuple[np.ndarray | None, str]:
+        """Wait for job ``seq`` until ``timeout`` (None: forever). Returns (output or None, error)."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while self._result is None or self._result[0] != seq:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if self._stopping or (remaining is not None and remaining <= 0):
+                    return None, ""
+                self._cond.wait(remaining)
+            _, out, error = self._result
+            return out, error
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while self._job is None and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                seq, window = self._job
+                self._job = None
+            start = time.perf_counter()
+            error = ""
+            try:
+                out = np.asarray(self._converter.convert(window), dtype=np.float32)
+                if out.shape != window.shape:
+                    raise ValueError(f"converter returned {out.shape}, expected {window.shape}")
+            except Exception as exc:
+                out, error = None, f"{type(exc).__name__}: {exc}"
+            runtime = time.perf_counter() - start
+            self._on_runtime(runtime)
+            with self._cond:
+                self._result = (seq, out, error)
+                self._busy = False
+                self._cond.notify_all()
+
+
+class VoiceEngine:
+    """Owns the rings, the stream, and the threads. ``start()`` raises VoiceError with a user message."""
+
+    def __init__(
+        self,
+        converter: VoiceConverter,
+        spec: StreamSpec,
+        config: EngineConfig | None = None,
+        sd: ModuleType | None = None,
+        monitor_spec: StreamSpec | None = None,
+    ) -> None:
+        if sd is None:
+            import sounddevice as sd
+        self._sd = sd
+        self.config = config or EngineConfig()
+        self.spec = spec
+        self.converter = converter
+        rate = spec.sample_rate
+        self.pipeline = BlockPipeline(converter, rate, self.config.pipeline)
+        ring = int(self.config.ring_seconds * rate)
+        self._capture = RingBuffer(ring)
+        self._playback = RingBuffer(ring)
+        self._buffer = int(self.config.buffer_ms / 1000 * rate)
+        self.stream = RingedStream(sd, spec, self._capture, self._playback, self._prime_level())
+        self._monitor_ring = RingBuffer(ring) if monitor_spec else None
+        self.monitor = (
+            RingedStream(sd, monitor_spec, None, self._monitor_ring, self._prime_level())
+            if monitor_spec
+            else None
+        )
+        self._adapter = BlockAdapter(
+            self.pipeline.block_dev, self.pipeline.max_block_dev, self.config.adapt_policy
+        )
+        self._metrics = VoiceMetrics(converter=converter.name)
+        self._runtimes: collections.deque[float] = collections.deque(maxlen=_RATIO_HISTORY)
+        self._ratios: collections.deque[float] = collections.deque(maxlen=_RATIO_HISTORY)
+        self._block_s_at_submit = self.pipeline.block_dev / rate
+        self._worker = _InferenceThread(converter, self._record_runtime)
+        self._running = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._status = "stopped"
+        self._restarts = 0
+        self._trimmed_in = 0
+        self._trimmed_out = 0
+        self._converter_error = ""
+        self._backlog_max = 0
+        self._queued_max = 0
+
+    def _prime_level(self) -> int:
+        return self.pipeline.block_dev + self._buffer
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.stream.open()
+        if self.monitor is not None:
+            try:
+                self.monitor.open()
+            except VoiceError as exc:
+                self.stream.close()
+                raise VoiceError(f"Monitor output: {exc}") from exc
+        self._running.set()
+        self._status = "running"
+        self._worker.start()
+        self._threads = [
+            threading.Thread(target=self._schedule, name="mirage-voice-scheduler", daemon=True),
+            threading.Thread(target=self._watch, name="mirage-voice-watchdog", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._running.clear()
+        self._worker.stop()
+        for t in self._threads:
+            t.join(timeout=2.0)
+        if self._worker.is_alive():
+            self._worker.join(timeout=2.0)
+        self.stream.close()
+        if self.monitor is not None:
+            self.monitor.close()
+        self.converter.close()
+        self._status = "stopped"
+
+    def __enter__(self) -> VoiceEngine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- threads ---------------------------------------------------------------------------------------
+    def _record_runtime(self, runtime: float) -> None:
+        self._runtimes.append(runtime)
+        self._ratios.append(runtime / self._block_s_at_submit)
+
+    def _wait_for_input(self, need: int) -> bool:
+        rate = self.spec.sample_rate
+        while self._running.is_set():
+            missing = need - self._capture.available()
+            if missing <= 0:
+                return True
+            # Sleep until the block should be complete: audio arrives in callback-sized chunks, so
+            # waking earlier only burns CPU (a 0.5 ms poll cost ~half a core here).
+            time.sleep(min(0.05, max(0.001, missing / rate)))
+        return False
+
+    def _schedule(self) -> None:
+        cfg = self.config
+        rate = self.spec.sample_rate
+        pipe = self.pipeline
+        block_buf = np.zeros(pipe.max_block_dev, dtype=np.float32)
+        seq = 0
+        m = self._metrics
+        while self._running.is_set():
+            block = pipe.block_dev
+            if not self._wait_for_input(block):
+                break
+            if cfg.policy != "wait":
+                excess = self._capture.available() - block - int(cfg.max_backlog_ms / 1000 * rate)
+                if excess > 0:
+                    self._trimmed_in += self._capture.skip(excess)
+            self._backlog_max = max(self._backlog_max, self._capture.available())
+            buf = block_buf[:block]
+            self._capture.read_into(buf)
+            window = pipe.push(buf)
+            seq += 1
+            m.blocks += 1
+            converted = None
+            if cfg.policy == "wait":
+                self._block_s_at_submit = block / rate
+                while not self._worker.submit(seq, window):  # only busy with a previous wait job: never
+                    time.sleep(0.001)
+                converted, error = self._worker.result(seq, None)
+            elif self._worker.submit(seq, window):
+                self._block_s_at_submit = block / rate
+                # Playback runs dry when the ring empties; leave a little for splicing and the copy.
+                headroom = self._playback.available() / rate - 0.003
+                if not self.stream.primed:
+                    headroom = max(headroom, block / rate)
+                # Even when the ring is about to run dry, a fast converter is worth a short wait: the
+                # alternative (the dry voice) is a worse glitch than a few ms of gap.
+                headroom = max(headroom, 0.002)
+                converted, error = self._worker.result(seq, headroom)
+                if converted is None and not error:
+                    m.late_blocks += 1
+            else:
+                m.busy_blocks += 1
+                error = ""
+            if error:
+                self._converter_error = error
+            if converted is None:
+                m.dropped_blocks += 1
+            else:
+                m.converted_blocks += 1
+            out = pipe.finish(window, converted, dry=cfg.policy != "silence")
+            if cfg.policy != "wait" and self._playback.available() > self._prime_level() + 2 * block:
+                self._trimmed_out += len(out)  # the stream fell behind (e.g. after a stall): stay bounded
+            else:
+                self._playback.write(out)
+                self._queued_max = max(self._queued_max, self._playback.available())
+                if self._monitor_ring is not None:
+                    self._monitor_ring.write(out)
+            if cfg.adapt and self._ratios:
+                new_block = self._adapter.update(block, self._ratios[-1])
+                if new_block != block:
+                    pipe.set_block(new_block)
+                    self.stream.prime_level = self._prime_level()
+                    if self.monitor is not None:
+                        self.monitor.prime_level = self._prime_level()
+                    m.block_changes += 1
+
+    def _watch(self) -> None:
+        last_count = self.stream.callbacks
+        last_change = time.monotonic()
+        started = False  # no callback yet since the stream was (re)opened
+        while self._running.wait(0.05) and self._running.is_set():
+            now = time.monotonic()
+            count = self.stream.callbacks
+            if count != last_count:
+                last_count, last_change, started = count, now, True
+                if self._status.startswith("audio device"):
+                    self._status = "running"
+                continue
+            limit = self.config.stall_timeout_s if started else self.config.startup_timeout_s
+            if now - last_change < limit:
+                continue
+            # No callbacks: the stream stalled or the device went away. Reopen it; keep trying.
+            self._restarts += 1
+            self.stream.close()
+            try:
+                self.stream.open()
+                self._status = "running (stream restarted)"
+            except VoiceError as exc:
+                self._status = f"audio device unavailable, retrying: {exc}"
+            last_change, started = time.monotonic(), False
+
+    # --- reporting -------------------------------------------------------------------------------------
+    def metrics(self) -> VoiceMetrics:
+        m = self._metrics
+        pipe = self.pipeline
+        rate = self.spec.sample_rate
+        m.device_rate = rate
+        m.converter_rate = pipe.rate
+        m.block_ms = round(pipe.block_dev / rate * 1000, 3)
+        m.crossfade_ms = round(pipe.crossfade / pipe.rate * 1000, 3)
+        m.search_ms = round(pipe.search / pipe.rate * 1000, 3)
+        m.lookahead_ms = round(pipe.lookahead / pipe.rate * 1000, 3)
+        m.buffer_ms = self.config.buffer_ms
+        m.algorithmic_latency_ms = round(pipe.algorithmic_latency_s() * 1000, 2)
+        lat_in, lat_out = self.stream.latency_s if self.stream.is_open else (0.0, 0.0)
+        m.device_input_latency_ms = round(lat_in * 1000, 2)
+        m.device_output_latency_ms = round(lat_out * 1000, 2)
+        m.estimated_latency_ms = round(m.algorithmic_latency_ms + m.buffer_ms + (lat_in + lat_out) * 1000, 2)
+        runtimes = np.array(self._runtimes, dtype=np.float64) * 1000
+        ratios = list(self._ratios)
+        if len(runtimes):
+            m.runtime_ms_last = round(float(runtimes[-1]), 3)
+            m.runtime_ms_mean = round(float(runtimes.mean()), 3)
+            m.runtime_ms_p95 = round(float(np.percentile(runtimes, 95)), 3)
+            m.runtime_ms_max = round(float(runtimes.max()), 3)
+            m.ratio_last = round(ratios[-1], 4)
+            m.ratio_mean = round(float(np.mean(ratios)), 4)
+            m.ratio_max = round(float(np.max(ratios)), 4)
+            m.ratios = [round(r, 4) for r in ratios]
+        s = self.stream
+        m.input_overflows, m.input_underflows = s.input_overflows, s.input_underflows
+        m.output_overflows, m.output_underflows = s.output_overflows, s.output_underflows
+        m.capture_overflow_samples = self._capture.overflow_samples
+        m.playback_gaps = s.playback_gaps
+        m.backlog_ms_max = round(self._backlog_max / rate * 1000, 2)
+        m.queued_output_ms_max = round(self._queued_max / rate * 1000, 2)
+        m.trimmed_input_ms = round(self._trimmed_in / rate * 1000, 2)
+        m.trimmed_output_ms = round(self._trimmed_out / rate * 1000, 2)
+        m.stream_restarts = self._restarts
+        m.callbacks = s.callbacks
+        m.gate_open = pipe.gate_open
+        m.input_level_db = round(pipe.last_level_db, 1)
+        m.status = (
+            self._status
+            if not self._converter_error
+            else f"{self._status}; converter error: " + (self._converter_error)
+        )
+        return VoiceMetrics(**{k: getattr(m, k) for k in VoiceMetrics.__slots__})
+
+    @property
+    def running(self) -> bool:
+        return self._running.is_set()
+
+
+def require_running(engine: VoiceEngine) -> None:
+    if not engine.running:
+        raise VoiceError("the voice engine is not running")

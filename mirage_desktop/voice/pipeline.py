@@ -1,0 +1,112 @@
+"""The per-block DSP around a converter: resampling, context window, SOLA splice and noise gate.
+
+It is synchronous and thread-agnostic: the real-time engine drives it from its scheduler thread and
+``process_offline`` drives it over a whole file (tests, quality checks), so both run the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mirage_desktop.voice.converters.base import VoiceConverter
+from mirage_desktop.voice.gate import NoiseGate, rms_db
+from mirage_desktop.voice.resample import StreamResampler
+from mirage_desktop.voice.sola import SolaSplicer
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    block_ms: float = 20.0
+    crossfade_ms: float = 5.0
+    search_ms: float = 10.0
+    #: dBFS RMS below which the output is muted; None disables the gate
+    gate_db: float | None = -50.0
+    #: blocks may grow up to this when the converter is too slow
+    max_block_ms: float = 160.0
+
+
+class BlockPipeline:
+    def __init__(self, converter: VoiceConverter, device_rate: int, config: PipelineConfig) -> None:
+        self.converter = converter
+        self.device_rate = device_rate
+        self.rate = converter.sample_rate or device_rate
+        converter.start(self.rate)
+        self.config = config
+        self._in = StreamResampler(device_rate, self.rate)
+        self._out = StreamResampler(self.rate, device_rate)
+        self.quantum = self._in.quantum  # device samples per whole number of converter samples
+
+        def conv(seconds: float) -> int:
+            return max(0, round(seconds * self.rate))
+
+        self.crossfade = max(1, conv(config.crossfade_ms / 1000))
+        self.search = conv(config.search_ms / 1000)
+        self.context = conv(converter.context_s)
+        self.lookahead = conv(converter.lookahead_s)
+        self.max_block_dev = self.quantize(config.max_block_ms / 1000 * device_rate)
+        max_block_conv = self._in.output_length(self.max_block_dev)
+        self._hist = np.zeros(
+            self.context + self.lookahead + self.crossfade + self.search + max_block_conv, dtype=np.float32
+        )
+        self._sola = SolaSplicer(self.crossfade, self.search)
+        self._gate = NoiseGate(config.gate_db, device_rate)
+        self.block_dev = 0
+        self.block_conv = 0
+        self.set_block(self.quantize(config.block_ms / 1000 * device_rate))
+        self.last_level_db = -120.0
+
+    def quantize(self, samples: float) -> int:
+        q = self.quantum
+        return max(q, round(samples / q) * q)
+
+    def set_block(self, block_dev: int) -> None:
+        block_dev = min(self.quantize(block_dev), self.max_block_dev)
+        self.block_dev = block_dev
+        self.block_conv = self._in.output_length(block_dev)
+
+    @property
+    def window_length(self) -> int:
+        return self.context + self.lookahead + self.crossfade + self.search + self.block_conv
+
+    @property
+    def gate_open(self) -> bool:
+        return self._gate.is_open
+
+    def algorithmic_latency_s(self) -> float:
+        """Worst case from a sample entering a block to it leaving the splicer, at the device rate."""
+        extra = (self.lookahead + self.crossfade + self.search) / self.rate
+        return self.block_dev / self.device_rate + extra + self._in.delay_s + self._out.delay_s
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Take one block of device-rate input; return the window to convert (a private copy)."""
+        self.last_level_db = rms_db(block)
+        fresh = self._in.process(block)
+        n = len(fresh)
+        self._hist[:-n] = self._hist[n:]
+        self._hist[-n:] = fresh
+        return self._hist[-self.window_length :].copy()
+
+    def finish(self, window: np.ndarray, converted: np.ndarray | None, dry: bool = True) -> np.ndarray:
+        """Splice the converted window (or, when it is None, the dry one / silence) into one output block."""
+        if converted is None:
+            converted = window if dry else np.zeros_like(window)
+        end = len(converted) - self.lookahead
+        chunk = converted[end - self._sola.chunk_length(self.block_conv) : end]
+        block = self._sola.splice(chunk, self.block_conv)
+        out = self._out.process(block)
+        return self._gate.apply(self.last_level_db, out)
+
+
+def process_offline(pipeline: BlockPipeline, audio: np.ndarray) -> np.ndarray:
+    """Run a whole signal through the pipeline block by block (no real-time policy). Same length out."""
+    block = pipeline.block_dev
+    n = len(audio)
+    padded = np.zeros(((n + block - 1) // block) * block, dtype=np.float32)
+    padded[:n] = audio
+    out = np.empty_like(padded)
+    for start in range(0, len(padded), block):
+        window = pipeline.push(padded[start : start + block])
+        out[start : start + block] = pipeline.finish(window, pipeline.converter.convert(window))
+    return out[:n]

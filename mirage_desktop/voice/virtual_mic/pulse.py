@@ -1,0 +1,255 @@
+"""Linux: Mirage creates its own virtual microphone through PulseAudio (or PipeWire's pulse server).
+
+A null sink receives Mirage's voice; a remap source over its monitor is what apps list as
+"Mirage Microphone". Every module Mirage loads carries ``mirage.owner_pid=<pid>`` in its arguments,
+so a crashed run's leftovers can be recognised and unloaded on the next start without touching a
+second Mirage that is still alive.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from mirage_desktop import VIRTUAL_MICROPHONE_NAME
+from mirage_desktop.voice.errors import VoiceError
+from mirage_desktop.voice.virtual_mic.base import VirtualMicStatus
+
+SINK_NAME = "mirage_sink"
+SOURCE_NAME = "mirage_mic"
+OWNER_KEY = "mirage.owner_pid"
+
+Runner = Callable[[Sequence[str]], subprocess.CompletedProcess]
+
+
+def run_pactl(args: Sequence[str], timeout: float = 5.0) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise VoiceError(
+            "pactl was not found. Install PulseAudio's tools (Debian/Ubuntu: `sudo apt install "
+            "pulseaudio-utils`; with PipeWire also `pipewire-pulse`)."
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise VoiceError("PulseAudio did not answer within 5 s; restart it (`pulseaudio -k`).") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PulseModule:
+    index: int
+    name: str
+    args: dict[str, str]
+    raw_args: str
+
+
+def parse_module_args(raw: str) -> dict[str, str]:
+    """Split ``key=value`` pairs the way PulseAudio does (values may be quoted)."""
+    try:
+        tokens = shlex.split(raw)
+    except ValueError:
+        tokens = raw.split()
+    out: dict[str, str] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if sep:
+            out[key] = value
+    return out
+
+
+def _is_pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class PulseVirtualMic:
+    def __init__(
+        self,
+        sink_name: str = SINK_NAME,
+        source_name: str = SOURCE_NAME,
+        description: str = VIRTUAL_MICROPHONE_NAME,
+        rate: int = 48000,
+        runner: Runner = run_pactl,
+        pid: int | None = None,
+    ) -> None:
+        self.sink_name = sink_name
+        self.source_name = source_name
+        self.description = description
+        self.rate = rate
+        self._pactl = runner
+        self.pid = os.getpid() if pid is None else pid
+        self.loaded: list[int] = []
+
+    # --- pactl helpers -----------------------------------------------------------------------------
+    def _run(self, *args: str) -> str:
+        result = self._pactl(list(args))
+        if result.returncode != 0:
+            err = (result.stderr or result.stdout).strip()
+            if "Connection refused" in err or "Connection failure" in err or "No such file" in err:
+                raise VoiceError(
+                    "PulseAudio is not running, so the virtual microphone cannot be created. Start it "
+                    "(`pulseaudio --start`, or `systemctl --user start pipewire-pulse` on PipeWire) "
+                    f"and try again. ({err})"
+                )
+            raise VoiceError(f"pactl {' '.join(args)} failed: {err}")
+        return result.stdout
+
+    def server_info(self) -> dict[str, str]:
+        info: dict[str, str] = {}
+        for line in self._run("info").splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                info[key.strip()] = value.strip()
+        return info
+
+    def modules(self) -> list[PulseModule]:
+        out = []
+        for line in self._run("list", "short", "modules").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 2 and parts[0].strip().isdigit():
+                raw = parts[2] if len(parts) > 2 else ""
+                out.append(PulseModule(int(parts[0]), parts[1], parse_module_args(raw), raw))
+        return out
+
+    def _names(self, kind: str) -> list[str]:
+        return [line.split("\t")[1] for line in self._run("list", "short", kind).splitlines() if "\t" in line]
+
+    def sources(self) -> list[str]:
+        return self._names("sources")
+
+    def sinks(self) -> list[str]:
+        return self._names("sinks")
+
+    def _is_ours(self, module: PulseModule) -> bool:
+        a = module.args
+        props = " ".join(v for k, v in a.items() if k.endswith("_properties"))
+        return (
+            a.get("sink_name") == self.sink_name
+            or a.get("source_name") == self.source_name
+            or a.get("master") == f"{self.sink_name}.monitor"
+            or a.get("source") == f"{self.sink_name}.monitor"
+            or f"{OWNER_KEY}=" in props
+        )
+
+    @staticmethod
+    def _owner(module: PulseModule) -> int | None:
+        for key, value in module.args.items():
+            if key.endswith("_properties"):
+                for prop in parse_module_args(value).items():
+                    if prop[0] == OWNER_KEY and prop[1].isdigit():
+                        return int(prop[1])
+        return None
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+    def cleanup_leftovers(self) -> list[int]:
+        """Unload modules a crashed Mirage left behind; refuse if a live Mirage owns them."""
+        ours = [m for m in self.modules() if self._is_ours(m)]
+        for module in ours:
+            owner = self._owner(module)
+            if owner is not None and owner != self.pid and _is_pid_alive(owner):
+                raise VoiceError(
+                    f"Another Mirage (process {owner}) is already providing '{self.description}'. "
+                    "Close it first, or use that one."
+                )
+        removed = []
+        for module in sorted(ours, key=lambda m: m.index, reverse=True):
+            if module.index not in self.loaded:
+                self._run("unload-module", str(module.index))
+                removed.append(module.index)
+        return removed
+
+    def _load(self, *args: str) -> int:
+        index = int(self._run("load-module", *args).strip())
+        self.loaded.append(index)
+        return index
+
+    def open(self) -> VirtualMicStatus:
+        self.server_info()  # clear message if the server is down
+        leftovers = self.cleanup_leftovers()
+        owner = f"{OWNER_KEY}={self.pid}"
+        sink_desc = "Mirage_Output"
+        try:
+            self._load(
+                "module-null-sink",
+                f"sink_name={self.sink_name}",
+                f"rate={self.rate}",
+                "channels=1",
+                f"sink_properties='device.description=\"{sink_desc}\" {owner}'",
+            )
+            self._load(
+                "module-remap-source",
+                f"master={self.sink_name}.monitor",
+                f"source_name={self.source_name}",
+                f"rate={self.rate}",
+                "channels=1",
+                f"source_properties='device.description=\"{self.description}\" {owner}'",
+            )
+        except VoiceError:
+            self.close()
+            raise
+        return self.status(details={"removed_leftover_modules": leftovers})
+
+    def start_monitor(self, sink: str | None = None, latency_ms: int = 30) -> int:
+        """Play the converted voice to the user's headphones inside the sound server (no 2nd stream here)."""
+        args = [
+            "module-loopback",
+            f"source={self.sink_name}.monitor",
+            f"latency_msec={latency_ms}",
+            f"source_output_properties='media.name=\"Mirage monitor\" {OWNER_KEY}={self.pid}'",
+            f"sink_input_properties='media.name=\"Mirage monitor\" {OWNER_KEY}={self.pid}'",
+        ]
+        if sink:
+            args.append(f"sink={sink}")
+        return self._load(*args)
+
+    def close(self) -> None:
+        errors = []
+        for index in reversed(self.loaded):
+            try:
+                self._run("unload-module", str(index))
+            except VoiceError as exc:
+                errors.append(str(exc))
+        self.loaded = []
+        if errors:
+            raise VoiceError("could not remove every virtual microphone module: " + "; ".join(errors))
+
+    def output_env(self) -> dict[str, str]:
+        return {"PULSE_SINK": self.sink_name}
+
+    @property
+    def output_device(self) -> str:
+        return "pulse"
+
+    def status(self, details: dict | None = None) -> VirtualMicStatus:
+        return VirtualMicStatus(
+            platform="linux",
+            backend="pulse",
+            available=True,
+            visible_name=self.description,
+            output_device=f"pulse (PULSE_SINK={self.sink_name})",
+            details=details or {},
+        )
+
+    def probe(self) -> VirtualMicStatus:
+        """Report without changing anything: can Mirage create its microphone here?"""
+        try:
+            info = self.server_info()
+            present = self.source_name in self.sources()
+        except VoiceError as exc:
+            return VirtualMicStatus(platform="linux", backend="", available=False, message=str(exc))
+        return VirtualMicStatus(
+            platform="linux",
+            backend="pulse",
+            available=True,
+            visible_name=self.description,
+            output_device=f"pulse (PULSE_SINK={self.sink_name})",
+            message="" if present else "created when voice starts",
+            details={"server": info.get("Server Name", ""), "version": info.get("Server Version", "")},
+        )
