@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 
 from mirage_desktop.config.paths import AppPaths
 from mirage_desktop.config.settings import SettingsStore, VoiceSettings
@@ -20,10 +19,10 @@ from mirage_desktop.voice.audio_io import (
 )
 from mirage_desktop.voice.converters import CONVERTERS, create_converter
 from mirage_desktop.voice.devices import load_sounddevice
-from mirage_desktop.voice.engine import EngineConfig, VoiceEngine
+from mirage_desktop.voice.engine import VoiceEngine
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.metrics import VoiceMetrics
-from mirage_desktop.voice.pipeline import PipelineConfig
+from mirage_desktop.voice.routing import Routing, engine_config, route_linux
 from mirage_desktop.voice.virtual_mic import PulseVirtualMic, make_virtual_mic
 
 _PULSE_DEVICES = ("", "pulse", "default")
@@ -81,37 +80,6 @@ def _voice_settings(args: argparse.Namespace) -> VoiceSettings:
     return voice
 
 
-@dataclass(slots=True)
-class _Routing:
-    input_device: str
-    output_device: str
-    env: dict[str, str]
-
-
-def _route_linux(voice: VoiceSettings, pulse: PulseVirtualMic | None) -> _Routing:
-    """Through PulseAudio PortAudio only sees 'pulse'/'default'; PULSE_SOURCE/PULSE_SINK pick the rest."""
-    env: dict[str, str] = {}
-    name = voice.input_device.strip()
-    input_device = name
-    if pulse is not None and name.lower() not in _PULSE_DEVICES:
-        sources = pulse.sources()
-        match = next((s for s in sources if s == name), None) or next(
-            (s for s in sources if name.lower() in s.lower()), None
-        )
-        if match is not None:
-            if match in (pulse.source_name, f"{pulse.sink_name}.monitor"):
-                raise VoiceError(f"'{match}' is Mirage's own output; pick your real microphone as --input.")
-            env["PULSE_SOURCE"] = match
-            input_device = "pulse"
-    elif pulse is not None:
-        input_device = "pulse"
-    output = voice.output_device.strip()
-    if pulse is not None and not output:
-        env.update(pulse.output_env())
-        output = pulse.output_device
-    return _Routing(input_device, output, env)
-
-
 def _print_stats(m: VoiceMetrics) -> None:
     print(
         f"[voice] {m.status}: block {m.block_ms:.0f} ms, runtime {m.runtime_ms_last:.1f} ms "
@@ -139,9 +107,9 @@ def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
         elif linux:
             pulse = PulseVirtualMic() if _has_pulse() else None
         routing = (
-            _route_linux(voice, pulse)
+            route_linux(voice, pulse)
             if linux
-            else _Routing(voice.input_device, voice.output_device or (vmic.output_device if vmic else ""), {})
+            else Routing(voice.input_device, voice.output_device or (vmic.output_device if vmic else ""))
         )
         reinitialize_portaudio(sd, routing.env)
         in_index = resolve_device(sd, routing.input_device, "input")
@@ -158,15 +126,9 @@ def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
             else:
                 mon = resolve_device(sd, voice.monitor_device, "output")
                 monitor_spec = StreamSpec(None, mon, rate)
-        config = EngineConfig(
-            pipeline=PipelineConfig(
-                block_ms=voice.block_ms, gate_db=voice.gate_db if voice.gate_enabled else None
-            ),
-            buffer_ms=voice.buffer_ms,
-            policy="silence" if voice.overload_policy == "silence" else "dry",
-            adapt=voice.adapt_block,
+        engine = VoiceEngine(
+            converter, StreamSpec(in_index, out_index, rate), engine_config(voice), sd, monitor_spec
         )
-        engine = VoiceEngine(converter, StreamSpec(in_index, out_index, rate), config, sd, monitor_spec)
         engine.start()
         try:
             print(f"Voice live ({converter.name}); Ctrl+C to stop.", flush=True)

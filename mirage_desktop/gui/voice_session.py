@@ -1,8 +1,5 @@
-"""Starts and stops the voice engine from VoiceSettings, the way `mirage-cli voice` does (no Qt here).
-
-The routing below mirrors mirage_desktop/cli/voice.py (run_voice / _route_linux), which keeps it
-private; engineer C is asked to move it into mirage_desktop/voice/ so both share one copy.
-"""
+"""Starts and stops the voice engine from VoiceSettings, as `mirage-cli voice` does (no Qt here);
+both use mirage_desktop/voice/routing.py."""
 
 from __future__ import annotations
 
@@ -26,16 +23,15 @@ from mirage_desktop.voice.audio_io import (
 from mirage_desktop.voice.converters import create_converter
 from mirage_desktop.voice.converters.base import VoiceConverter
 from mirage_desktop.voice.devices import load_sounddevice
-from mirage_desktop.voice.engine import EngineConfig, VoiceEngine
+from mirage_desktop.voice.engine import VoiceEngine
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.gate import rms_db
 from mirage_desktop.voice.metrics import VoiceMetrics
-from mirage_desktop.voice.pipeline import PipelineConfig
+from mirage_desktop.voice.routing import Routing, engine_config, route_linux
 from mirage_desktop.voice.virtual_mic import PulseVirtualMic, VirtualMic, make_virtual_mic
 
 log = logging.getLogger(__name__)
 
-_PULSE_DEVICES = ("", "pulse", "default")
 #: tail of each converted window measured for the output meter (about one block)
 _LEVEL_TAIL_S = 0.02
 
@@ -112,30 +108,6 @@ class VoiceSession:
                     log.warning("%s", exc)
 
 
-def _route_linux(voice: VoiceSettings, pulse: PulseVirtualMic | None) -> tuple[str, str, dict[str, str]]:
-    """Through PulseAudio PortAudio only sees 'pulse'/'default'; PULSE_SOURCE/PULSE_SINK pick the rest."""
-    env: dict[str, str] = {}
-    name = voice.input_device.strip()
-    input_device = name
-    if pulse is not None and name.lower() not in _PULSE_DEVICES:
-        sources = pulse.sources()
-        match = next((s for s in sources if s == name), None) or next(
-            (s for s in sources if name.lower() in s.lower()), None
-        )
-        if match is not None:
-            if match in (pulse.source_name, f"{pulse.sink_name}.monitor"):
-                raise VoiceError(f"'{match}' is Mirage's own output; pick your real microphone.")
-            env["PULSE_SOURCE"] = match
-            input_device = "pulse"
-    elif pulse is not None:
-        input_device = "pulse"
-    output = voice.output_device.strip()
-    if pulse is not None and not output:
-        env.update(pulse.output_env())
-        output = pulse.output_device
-    return input_device, output, env
-
-
 def open_voice_session(
     voice: VoiceSettings,
     sd_loader: Callable[[], ModuleType] = load_sounddevice,
@@ -160,14 +132,12 @@ def open_voice_session(
             if isinstance(vmic, PulseVirtualMic):
                 pulse = vmic
         if platform.startswith("linux") and pulse is not None:
-            input_device, output_device, env = _route_linux(voice, pulse)
+            routing = route_linux(voice, pulse)
         else:
-            input_device = voice.input_device
-            output_device = voice.output_device or (vmic.output_device if vmic is not None else "")
-            env = {}
-        reinitialize_portaudio(sd, env)
-        in_index = resolve_device(sd, input_device, "input")
-        out_index = resolve_device(sd, output_device, "output")
+            routing = Routing(voice.input_device, voice.output_device or (vmic.output_device if vmic else ""))
+        reinitialize_portaudio(sd, routing.env)
+        in_index = resolve_device(sd, routing.input_device, "input")
+        out_index = resolve_device(sd, routing.output_device, "output")
         rate = negotiate_sample_rate(sd, in_index, out_index)
         monitor_spec = None
         if voice.monitor:
@@ -175,15 +145,9 @@ def open_voice_session(
                 pulse.start_monitor(voice.monitor_device or None)
             else:
                 monitor_spec = StreamSpec(None, resolve_device(sd, voice.monitor_device, "output"), rate)
-        config = EngineConfig(
-            pipeline=PipelineConfig(
-                block_ms=voice.block_ms, gate_db=voice.gate_db if voice.gate_enabled else None
-            ),
-            buffer_ms=voice.buffer_ms,
-            policy="silence" if voice.overload_policy == "silence" else "dry",
-            adapt=voice.adapt_block,
+        engine = VoiceEngine(
+            converter, StreamSpec(in_index, out_index, rate), engine_config(voice), sd, monitor_spec
         )
-        engine = VoiceEngine(converter, StreamSpec(in_index, out_index, rate), config, sd, monitor_spec)
         engine.start()
     except BaseException:
         if vmic is not None:
