@@ -11,9 +11,9 @@ from mirage_desktop import __version__
 from mirage_desktop.cli.common import load_user_settings, write_json
 from mirage_desktop.config.paths import AppPaths
 from mirage_desktop.runtime.providers import ProviderConfig, probe_providers
-from mirage_desktop.system.audio_status import audio_status
 from mirage_desktop.system.runtime_info import runtime_info
 from mirage_desktop.system.virtual_camera_status import virtual_camera_status
+from mirage_desktop.voice import describe_audio
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,7 @@ def collect() -> dict:
         **info,
         "execution_providers": probe.to_dict(),
         "virtual_camera": virtual_camera_status().to_dict(),
-        "audio": audio_status().to_dict(),
+        "audio": describe_audio().to_dict(),
         "folders": {
             "models": _dir_status(paths.models_dir),
             "config": _dir_status(paths.config_dir),
@@ -83,7 +83,12 @@ def doctor_command(args: argparse.Namespace) -> int:
     if not vc["ready"]:
         for line in vc["fix"].splitlines():
             print(f"    {line}")
-    print(f"Audio: {data['audio']['message']}")
+    audio = data["audio"]
+    print(f"Audio: {len(audio['inputs'])} input(s), {len(audio['outputs'])} output(s)")
+    for problem in audio["errors"]:
+        print(f"  {problem}")
+    mic = audio["virtual_mic"]
+    print(f"Virtual microphone: {'ready' if mic['available'] else 'NOT AVAILABLE'} — {mic['message']}")
     for name, folder in data["folders"].items():
         state = "exists" if folder["exists"] else "not created yet"
         print(f"Folder {name}: {folder['path']} ({state}, free {folder['free_gb']} GB)")
