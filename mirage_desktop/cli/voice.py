@@ -10,22 +10,12 @@ import time
 
 from mirage_desktop.config.paths import AppPaths
 from mirage_desktop.config.settings import SettingsStore, VoiceSettings
-from mirage_desktop.voice.audio_io import (
-    StreamSpec,
-    check_sample_rate,
-    negotiate_sample_rate,
-    reinitialize_portaudio,
-    resolve_device,
-)
 from mirage_desktop.voice.converters import CONVERTERS, create_converter
 from mirage_desktop.voice.devices import load_sounddevice
-from mirage_desktop.voice.engine import VoiceEngine
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.metrics import VoiceMetrics
-from mirage_desktop.voice.routing import Routing, engine_config, route_linux
+from mirage_desktop.voice.routing import BACKENDS, build_engine
 from mirage_desktop.voice.virtual_mic import PulseVirtualMic, make_virtual_mic
-
-_PULSE_DEVICES = ("", "pulse", "default")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,8 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl+C)")
     p.add_argument("--monitor", action="store_true", default=None, help="also play to your headphones")
     p.add_argument("--monitor-device", help="headphones (default: the system output)")
-    p.add_argument("--block-ms", type=float, help="block size in ms (default 20)")
-    p.add_argument("--buffer-ms", type=float, help="output jitter buffer in ms (default 20)")
+    p.add_argument("--block-ms", type=float, help="block size in ms (default 10)")
+    p.add_argument("--buffer-ms", type=float, help="output jitter buffer in ms (default 10)")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="audio I/O: auto (Linux: PulseAudio directly), pulse, or portaudio (default: settings)",
+    )
     p.add_argument("--gate-db", type=float, help="noise gate threshold in dBFS (default -50)")
     p.add_argument("--no-gate", action="store_true", help="disable the noise gate")
     p.add_argument("--policy", choices=("dry", "silence"), help="what plays when conversion is late")
@@ -69,6 +64,7 @@ def _voice_settings(args: argparse.Namespace) -> VoiceSettings:
         "monitor": args.monitor,
         "monitor_device": args.monitor_device,
         "overload_policy": args.policy,
+        "audio_backend": args.backend,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -83,7 +79,8 @@ def _voice_settings(args: argparse.Namespace) -> VoiceSettings:
 def _print_stats(m: VoiceMetrics) -> None:
     print(
         f"[voice] {m.status}: block {m.block_ms:.0f} ms, runtime {m.runtime_ms_last:.1f} ms "
-        f"(ratio {m.ratio_last:.2f}, max {m.ratio_max:.2f}), est. latency {m.estimated_latency_ms:.0f} ms, "
+        f"(ratio {m.ratio_last:.2f}, max {m.ratio_max:.2f}), latency {m.live_latency_ms:.0f} ms "
+        f"(drift {m.latency_drift_ms:+.0f}), "
         f"level {m.input_level_db:.0f} dB{' gate open' if m.gate_open else ''}, xruns {m.xruns}, "
         f"dropped {m.dropped_blocks}, restarts {m.stream_restarts}",
         flush=True,
@@ -93,45 +90,23 @@ def _print_stats(m: VoiceMetrics) -> None:
 def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
     voice = _voice_settings(args)
     converter = create_converter(voice.converter, semitones=voice.semitones, formant=voice.formant)
-    sd = load_sounddevice()
     linux = sys.platform.startswith("linux")
     vmic = None
     pulse = None
     try:
         if not voice.output_device.strip():
-            vmic = make_virtual_mic(sd)
+            # PortAudio is only needed to find a driver's cable on Windows/macOS
+            vmic = make_virtual_mic(None if linux else load_sounddevice())
             status = vmic.open()
             if isinstance(vmic, PulseVirtualMic):
                 pulse = vmic
             print(f"Virtual microphone ready: select '{status.visible_name}' in your call app.", flush=True)
         elif linux:
             pulse = PulseVirtualMic() if _has_pulse() else None
-        routing = (
-            route_linux(voice, pulse)
-            if linux
-            else Routing(voice.input_device, voice.output_device or (vmic.output_device if vmic else ""))
-        )
-        reinitialize_portaudio(sd, routing.env)
-        in_index = resolve_device(sd, routing.input_device, "input")
-        out_index = resolve_device(sd, routing.output_device, "output")
-        if args.sample_rate:
-            check_sample_rate(sd, in_index, out_index, args.sample_rate)
-            rate = args.sample_rate
-        else:
-            rate = negotiate_sample_rate(sd, in_index, out_index)
-        monitor_spec = None
-        if voice.monitor:
-            if pulse is not None and vmic is pulse:
-                pulse.start_monitor(voice.monitor_device or None)
-            else:
-                mon = resolve_device(sd, voice.monitor_device, "output")
-                monitor_spec = StreamSpec(None, mon, rate)
-        engine = VoiceEngine(
-            converter, StreamSpec(in_index, out_index, rate), engine_config(voice), sd, monitor_spec
-        )
+        engine = build_engine(voice, converter, vmic, pulse, sample_rate=args.sample_rate)
         engine.start()
         try:
-            print(f"Voice live ({converter.name}); Ctrl+C to stop.", flush=True)
+            print(f"Voice live ({converter.name}, {engine.spec.backend}); Ctrl+C to stop.", flush=True)
             started = time.monotonic()
             while not stop.wait(1.0):
                 if args.stats:

@@ -14,12 +14,6 @@ import numpy as np
 
 from mirage_desktop import VIRTUAL_MICROPHONE_NAME
 from mirage_desktop.config.settings import VoiceSettings
-from mirage_desktop.voice.audio_io import (
-    StreamSpec,
-    negotiate_sample_rate,
-    reinitialize_portaudio,
-    resolve_device,
-)
 from mirage_desktop.voice.converters import create_converter
 from mirage_desktop.voice.converters.base import VoiceConverter
 from mirage_desktop.voice.devices import load_sounddevice
@@ -27,7 +21,7 @@ from mirage_desktop.voice.engine import VoiceEngine
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.gate import rms_db
 from mirage_desktop.voice.metrics import VoiceMetrics
-from mirage_desktop.voice.routing import Routing, engine_config, route_linux
+from mirage_desktop.voice.routing import build_engine
 from mirage_desktop.voice.virtual_mic import PulseVirtualMic, VirtualMic, make_virtual_mic
 
 log = logging.getLogger(__name__)
@@ -119,35 +113,21 @@ def open_voice_session(
     Blocks (pactl, PortAudio start-up): call it from a worker thread.
     """
     platform = platform or sys.platform
-    sd = sd_loader()
     converter = LevelTap(create_converter(voice.converter, semitones=voice.semitones, formant=voice.formant))
     vmic: VirtualMic | None = None
     target = voice.output_device.strip()
     try:
         pulse = None
         if not target:
-            vmic = vmic_factory(sd)
+            # only Windows/macOS need PortAudio to find the driver's cable
+            vmic = vmic_factory(None if platform.startswith("linux") else sd_loader())
             status = vmic.open()
             target = status.visible_name or VIRTUAL_MICROPHONE_NAME
             if isinstance(vmic, PulseVirtualMic):
                 pulse = vmic
-        if platform.startswith("linux") and pulse is not None:
-            routing = route_linux(voice, pulse)
-        else:
-            routing = Routing(voice.input_device, voice.output_device or (vmic.output_device if vmic else ""))
-        reinitialize_portaudio(sd, routing.env)
-        in_index = resolve_device(sd, routing.input_device, "input")
-        out_index = resolve_device(sd, routing.output_device, "output")
-        rate = negotiate_sample_rate(sd, in_index, out_index)
-        monitor_spec = None
-        if voice.monitor:
-            if pulse is not None:
-                pulse.start_monitor(voice.monitor_device or None)
-            else:
-                monitor_spec = StreamSpec(None, resolve_device(sd, voice.monitor_device, "output"), rate)
-        engine = VoiceEngine(
-            converter, StreamSpec(in_index, out_index, rate), engine_config(voice), sd, monitor_spec
-        )
+        elif platform.startswith("linux") and PulseVirtualMic().probe().available:
+            pulse = PulseVirtualMic()
+        engine = build_engine(voice, converter, vmic, pulse, platform=platform, sd_loader=sd_loader)
         engine.start()
     except BaseException:
         if vmic is not None:

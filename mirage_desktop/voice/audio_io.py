@@ -32,7 +32,11 @@ class StreamSpec:
     frames_per_callback: int = 480
     #: "low", "high" or seconds, passed to PortAudio. Through PulseAudio's ALSA plugin "low" (10 ms)
     #: stalled in most runs here; 30 ms with 10 ms callbacks started every time in a 4-run check.
+    #: With the "pulse" backend: seconds the server may queue for playback (its tlength).
     latency: str | float = 0.03
+    #: "portaudio" (devices are PortAudio indices or names) or "pulse" (a direct PulseAudio client:
+    #: devices are PulseAudio source/sink names, None = the server's default)
+    backend: str = "portaudio"
 
 
 def reinitialize_portaudio(sd: ModuleType, env: Mapping[str, str] | None = None) -> None:
@@ -124,55 +128,50 @@ def check_sample_rate(sd: ModuleType, input_index: int | None, output_index: int
         ) from exc
 
 
-class RingedStream:
-    """The audio side of the pipeline: callbacks copy between PortAudio and two rings, nothing more.
+class RingIO:
+    """What every audio backend shares: copy between the device and two rings, and count what went wrong.
 
     Output starts (and restarts after running dry) only once ``prime_level`` samples are queued, so a
     late block costs one gap instead of a crackle on every callback.
     """
 
-    def __init__(
-        self,
-        sd: ModuleType,
-        spec: StreamSpec,
-        capture: RingBuffer | None,
-        playback: RingBuffer | None,
-        prime_level: int = 0,
-    ) -> None:
-        self._sd = sd
-        self.spec = spec
+    def __init__(self, capture: RingBuffer | None, playback: RingBuffer | None, prime_level: int = 0) -> None:
         self.capture = capture
         self.playback = playback
         self.prime_level = prime_level
         self.primed = False
         self._scratch = np.zeros(_SCRATCH_FRAMES, dtype=np.float32)
-        self._streams: list[Any] = []
         self.callbacks = 0
+        self.input_callbacks = 0
+        self.output_callbacks = 0
         self.input_overflows = 0
         self.input_underflows = 0
         self.output_overflows = 0
         self.output_underflows = 0
         self.playback_gaps = 0
         self.oversized_callbacks = 0
+        #: the stream itself failed (server gone, device removed) and had to be reopened
+        self.stream_errors = 0
         self.last_error = ""
 
-    # --- callbacks: copy only -------------------------------------------------------------------------
-    def _count(self, status: Any) -> None:
-        if status:
-            if status.input_overflow:
-                self.input_overflows += 1
-            if status.input_underflow:
-                self.input_underflows += 1
-            if status.output_overflow:
-                self.output_overflows += 1
-            if status.output_underflow:
-                self.output_underflows += 1
+    @property
+    def progress(self) -> int:
+        """Grows while every open direction is moving: a stall of either one stops it (the watchdog's cue)."""
+        counts = []
+        if self.capture is not None:
+            counts.append(self.input_callbacks)
+        if self.playback is not None:
+            counts.append(self.output_callbacks)
+        return min(counts) if counts else 0
 
     def _capture(self, indata: np.ndarray) -> None:
+        self.input_callbacks += 1
         if self.capture is not None:
-            self.capture.write(indata[:, 0])
+            self.capture.write(indata)
 
     def _play(self, outdata: np.ndarray, frames: int) -> None:
+        """Fill ``outdata`` (1-D, ``frames`` long) from the playback ring, or with silence."""
+        self.output_callbacks += 1
         ring = self.playback
         if ring is None or frames > _SCRATCH_FRAMES:
             outdata.fill(0)
@@ -187,23 +186,52 @@ class RingedStream:
         if ring.read_into(buf) < frames:
             self.primed = False
             self.playback_gaps += 1
-        outdata[:] = buf[:, None]
+        outdata[:] = buf
+
+
+class RingedStream(RingIO):
+    """PortAudio streams whose callbacks only copy between the device and the rings."""
+
+    def __init__(
+        self,
+        sd: ModuleType,
+        spec: StreamSpec,
+        capture: RingBuffer | None,
+        playback: RingBuffer | None,
+        prime_level: int = 0,
+    ) -> None:
+        super().__init__(capture, playback, prime_level)
+        self._sd = sd
+        self.spec = spec
+        self._streams: list[Any] = []
+
+    # --- callbacks: copy only -------------------------------------------------------------------------
+    def _count(self, status: Any) -> None:
+        if status:
+            if status.input_overflow:
+                self.input_overflows += 1
+            if status.input_underflow:
+                self.input_underflows += 1
+            if status.output_overflow:
+                self.output_overflows += 1
+            if status.output_underflow:
+                self.output_underflows += 1
 
     def _duplex_cb(self, indata, outdata, frames, time_info, status) -> None:
         self.callbacks += 1
         self._count(status)
-        self._capture(indata)
-        self._play(outdata, frames)
+        self._capture(indata[:, 0])
+        self._play(outdata[:, 0], frames)
 
     def _input_cb(self, indata, frames, time_info, status) -> None:
         self.callbacks += 1
         self._count(status)
-        self._capture(indata)
+        self._capture(indata[:, 0])
 
     def _output_cb(self, outdata, frames, time_info, status) -> None:
         self.callbacks += 1
         self._count(status)
-        self._play(outdata, frames)
+        self._play(outdata[:, 0], frames)
 
     # --- control (never called from a callback) ------------------------------------------------------
     def open(self) -> None:

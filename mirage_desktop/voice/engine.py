@@ -21,16 +21,25 @@ from typing import Literal
 
 import numpy as np
 
-from mirage_desktop.voice.audio_io import RingedStream, StreamSpec
+from mirage_desktop.voice.audio_io import RingedStream, RingIO, StreamSpec
 from mirage_desktop.voice.converters.base import VoiceConverter
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.metrics import VoiceMetrics
 from mirage_desktop.voice.overload import AdaptPolicy, BlockAdapter
 from mirage_desktop.voice.pipeline import BlockPipeline, PipelineConfig
+from mirage_desktop.voice.queue_trim import StandingQueueTrimmer
 from mirage_desktop.voice.ring_buffer import RingBuffer
 
 Policy = Literal["dry", "silence", "wait"]
 _RATIO_HISTORY = 500
+_LATENCY_SAMPLE_S = 0.5
+_SETTLE_S = 2.0
+#: callbacks (per direction) after which a stream counts as running
+_STARTED_AFTER = 20
+#: live latency samples kept: 30 minutes at one per _LATENCY_SAMPLE_S
+_LATENCY_HISTORY = 3600
+#: samples averaged for the start and the end of the drift figure
+_DRIFT_WINDOW = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +130,22 @@ class _InferenceThread(threading.Thread):
                 self._cond.notify_all()
 
 
+def _open_backend(
+    sd: ModuleType | None,
+    spec: StreamSpec,
+    capture: RingBuffer | None,
+    playback: RingBuffer | None,
+    prime_level: int,
+) -> RingIO:
+    if spec.backend == "pulse":
+        from mirage_desktop.voice.pulse_io import PulseRingedStream
+
+        return PulseRingedStream(spec, capture, playback, prime_level)
+    if sd is None:
+        import sounddevice as sd
+    return RingedStream(sd, spec, capture, playback, prime_level)
+
+
 class VoiceEngine:
     """Owns the rings, the stream, and the threads. ``start()`` raises VoiceError with a user message."""
 
@@ -132,8 +157,6 @@ class VoiceEngine:
         sd: ModuleType | None = None,
         monitor_spec: StreamSpec | None = None,
     ) -> None:
-        if sd is None:
-            import sounddevice as sd
         self._sd = sd
         self.config = config or EngineConfig()
         self.spec = spec
@@ -144,10 +167,10 @@ class VoiceEngine:
         self._capture = RingBuffer(ring)
         self._playback = RingBuffer(ring)
         self._buffer = int(self.config.buffer_ms / 1000 * rate)
-        self.stream = RingedStream(sd, spec, self._capture, self._playback, self._prime_level())
+        self.stream = _open_backend(sd, spec, self._capture, self._playback, self._prime_level())
         self._monitor_ring = RingBuffer(ring) if monitor_spec else None
         self.monitor = (
-            RingedStream(sd, monitor_spec, None, self._monitor_ring, self._prime_level())
+            _open_backend(sd, monitor_spec, None, self._monitor_ring, self._prime_level())
             if monitor_spec
             else None
         )
@@ -160,6 +183,8 @@ class VoiceEngine:
         self._block_s_at_submit = self.pipeline.block_dev / rate
         self._worker = _InferenceThread(converter, self._record_runtime)
         self._running = threading.Event()
+        #: set by stop(): what the watchdog sleeps on (waiting on _running would return at once)
+        self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._status = "stopped"
         self._restarts = 0
@@ -168,6 +193,11 @@ class VoiceEngine:
         self._converter_error = ""
         self._backlog_max = 0
         self._queued_max = 0
+        self._latency_samples: collections.deque[float] = collections.deque(maxlen=_LATENCY_HISTORY)
+        self._latency_first: list[float] = []
+        self._standing = StandingQueueTrimmer(
+            target=self._buffer, min_cut=int(0.005 * rate), fade=int(0.002 * rate)
+        )
 
     def _prime_level(self) -> int:
         return self.pipeline.block_dev + self._buffer
@@ -181,6 +211,7 @@ class VoiceEngine:
             except VoiceError as exc:
                 self.stream.close()
                 raise VoiceError(f"Monitor output: {exc}") from exc
+        self._stopping.clear()
         self._running.set()
         self._status = "running"
         self._worker.start()
@@ -193,6 +224,7 @@ class VoiceEngine:
 
     def stop(self) -> None:
         self._running.clear()
+        self._stopping.set()
         self._worker.stop()
         for t in self._threads:
             t.join(timeout=2.0)
@@ -276,9 +308,16 @@ class VoiceEngine:
             else:
                 m.converted_blocks += 1
             out = pipe.finish(window, converted, dry=cfg.policy != "silence")
-            if cfg.policy != "wait" and self._playback.available() > self._prime_level() + 2 * block:
+            queued = self._playback.available()
+            if cfg.policy != "wait" and queued > self._prime_level() + 2 * block:
                 self._trimmed_out += len(out)  # the stream fell behind (e.g. after a stall): stay bounded
             else:
+                if cfg.policy != "wait":
+                    if self.stream.primed:
+                        self._standing.observe(queued)
+                    else:
+                        self._standing.reset()
+                    out = self._standing.apply(out)
                 self._playback.write(out)
                 self._queued_max = max(self._queued_max, self._playback.available())
                 if self._monitor_ring is not None:
@@ -293,21 +332,31 @@ class VoiceEngine:
                     m.block_changes += 1
 
     def _watch(self) -> None:
-        last_count = self.stream.callbacks
+        base = last_count = self.stream.progress
         last_change = time.monotonic()
-        started = False  # no callback yet since the stream was (re)opened
-        while self._running.wait(0.05) and self._running.is_set():
+        next_sample = last_change + _LATENCY_SAMPLE_S
+        # Until audio has flowed both ways for a moment, the generous start-up limit applies: a null
+        # sink that was idle renders one 2 s block when it wakes, so the first writes can wait ~2 s.
+        started = False
+        while not self._stopping.wait(0.05):
             now = time.monotonic()
-            count = self.stream.callbacks
+            if started and now >= next_sample:
+                next_sample = now + _LATENCY_SAMPLE_S
+                self._sample_latency()
+            count = self.stream.progress
             if count != last_count:
-                last_count, last_change, started = count, now, True
-                if self._status.startswith("audio device"):
+                last_count, last_change = count, now
+                if not started and count - base >= _STARTED_AFTER:
+                    started = True
+                    # the first seconds after a (re)start carry the server's start-up transients
+                    next_sample = max(next_sample, now + _SETTLE_S)
+                if started and self._status.startswith("audio device"):
                     self._status = "running"
                 continue
             limit = self.config.stall_timeout_s if started else self.config.startup_timeout_s
             if now - last_change < limit:
                 continue
-            # No callbacks: the stream stalled or the device went away. Reopen it; keep trying.
+            # No progress: the stream stalled or the device went away. Reopen it; keep trying.
             self._restarts += 1
             self.stream.close()
             try:
@@ -315,7 +364,28 @@ class VoiceEngine:
                 self._status = "running (stream restarted)"
             except VoiceError as exc:
                 self._status = f"audio device unavailable, retrying: {exc}"
+            base = last_count = self.stream.progress
             last_change, started = time.monotonic(), False
+
+    def live_latency_s(self) -> float:
+        """Worst-case latency right now: device input + the algorithm (which already counts one block
+        of waiting) + any capture backlog beyond that block + queued output + device output.
+
+        Measured from the rings and the backend's live device figures, so it moves when anything
+        drifts (the algorithmic part alone never would).
+        """
+        rate = self.spec.sample_rate
+        lat_in, lat_out = self.stream.latency_s if self.stream.is_open else (0.0, 0.0)
+        backlog = max(0, self._capture.available() - self.pipeline.block_dev)
+        queued = (backlog + self._playback.available()) / rate
+        return lat_in + self.pipeline.algorithmic_latency_s() + queued + lat_out
+
+    def _sample_latency(self) -> None:
+        value = self.live_latency_s()
+        if np.isfinite(value):
+            self._latency_samples.append(value)
+            if len(self._latency_first) < _DRIFT_WINDOW:
+                self._latency_first.append(value)
 
     # --- reporting -------------------------------------------------------------------------------------
     def metrics(self) -> VoiceMetrics:
@@ -331,9 +401,17 @@ class VoiceEngine:
         m.buffer_ms = self.config.buffer_ms
         m.algorithmic_latency_ms = round(pipe.algorithmic_latency_s() * 1000, 2)
         lat_in, lat_out = self.stream.latency_s if self.stream.is_open else (0.0, 0.0)
+        lat_in, lat_out = (x if np.isfinite(x) else 0.0 for x in (lat_in, lat_out))
         m.device_input_latency_ms = round(lat_in * 1000, 2)
         m.device_output_latency_ms = round(lat_out * 1000, 2)
         m.estimated_latency_ms = round(m.algorithmic_latency_ms + m.buffer_ms + (lat_in + lat_out) * 1000, 2)
+        samples = list(self._latency_samples)
+        if samples:
+            m.live_latency_ms = round(samples[-1] * 1000, 2)
+            m.live_latency_ms_max = round(max(samples) * 1000, 2)
+        if len(samples) >= 2 * _DRIFT_WINDOW:
+            start = float(np.median(self._latency_first))
+            m.latency_drift_ms = round((float(np.median(samples[-_DRIFT_WINDOW:])) - start) * 1000, 2)
         runtimes = np.array(self._runtimes, dtype=np.float64) * 1000
         ratios = list(self._ratios)
         if len(runtimes):
@@ -353,8 +431,11 @@ class VoiceEngine:
         m.backlog_ms_max = round(self._backlog_max / rate * 1000, 2)
         m.queued_output_ms_max = round(self._queued_max / rate * 1000, 2)
         m.trimmed_input_ms = round(self._trimmed_in / rate * 1000, 2)
-        m.trimmed_output_ms = round(self._trimmed_out / rate * 1000, 2)
+        m.trimmed_output_ms = round((self._trimmed_out + self._standing.trimmed) / rate * 1000, 2)
+        m.standing_queue_cuts = self._standing.cuts
         m.stream_restarts = self._restarts
+        m.stream_errors = s.stream_errors
+        m.backend = self.spec.backend
         m.callbacks = s.callbacks
         m.gate_open = pipe.gate_open
         m.input_level_db = round(pipe.last_level_db, 1)

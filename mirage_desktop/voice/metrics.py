@@ -19,11 +19,19 @@ class VoiceMetrics:
     buffer_ms: float = 0.0
     #: block + crossfade + SOLA search + converter look-ahead + resampler delays (worst case)
     algorithmic_latency_ms: float = 0.0
-    #: what PortAudio reports for the open stream(s) (stream.latency)
+    #: "portaudio" or "pulse" (a direct PulseAudio client)
+    backend: str = ""
+    #: what the backend reports for the open stream(s): PortAudio's stream.latency, or the PulseAudio
+    #: server's live figures
     device_input_latency_ms: float = 0.0
     device_output_latency_ms: float = 0.0
     #: algorithmic + output jitter buffer + device latencies
     estimated_latency_ms: float = 0.0
+    #: sampled twice a second from the rings and the backend's live device figures (see
+    #: VoiceEngine.live_latency_s): the latest, the worst, and last-5-s minus first-5-s (the drift)
+    live_latency_ms: float = 0.0
+    live_latency_ms_max: float = 0.0
+    latency_drift_ms: float = 0.0
     blocks: int = 0
     converted_blocks: int = 0
     #: blocks whose conversion was not ready in time and were replaced by the fallback (dry or silence)
@@ -55,7 +63,10 @@ class VoiceMetrics:
     queued_output_ms_max: float = 0.0
     trimmed_input_ms: float = 0.0
     trimmed_output_ms: float = 0.0
+    #: times a standing excess in the output queue was cut back to the jitter buffer
+    standing_queue_cuts: int = 0
     stream_restarts: int = 0
+    stream_errors: int = 0
     callbacks: int = 0
     gate_open: bool = False
     input_level_db: float = -120.0

@@ -1,8 +1,15 @@
-"""Loopback latency probe: plays clicks and records them back through ONE duplex stream of its own.
+"""Loopback latency probe: what the voice path adds between the microphone and the virtual microphone.
 
-Run it in its own process (`python -m mirage_desktop.voice.probe`) with PULSE_SINK / PULSE_SOURCE set:
-one process per stream is what PortAudio through PulseAudio handled reliably here. Each click's
-round-trip lag is found by cross-correlation, so the numbers are measured, not estimated.
+It plays a click train into a sink that acts as the microphone and records, at the same time, that
+sink's monitor (the reference: what the "mic" delivered) and the virtual microphone (what a call
+app receives). Every fragment read is stamped with the server's own latency figure, so both
+recordings are placed on one clock and each click's lag is reference-to-output, measured by
+cross-correlating envelopes (so pitch shifting does not hide the click). No PortAudio is involved:
+the probe cannot add drift of its own, and ``--self-check`` (output = the reference source) must
+give ~0 ms.
+
+Run it in its own process, like a call app would be: ``python -m mirage_desktop.voice.probe
+--sink MIC_SINK --output mirage_mic --seconds 20``.
 """
 
 from __future__ import annotations
@@ -10,16 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 
 import numpy as np
 
 RATE = 48000
+_FRAGMENT = 480
+_BURST_S = 0.01
 
 
 def click_train(seconds: float, period_s: float = 0.5) -> tuple[np.ndarray, list[int]]:
     signal_ = np.zeros(int(seconds * RATE), dtype=np.float32)
-    t = np.arange(int(0.01 * RATE)) / RATE
+    t = np.arange(int(_BURST_S * RATE)) / RATE
     # A short 1 kHz burst with a Hann envelope: survives pitch shifting and gates, easy to locate.
     burst = (0.5 * np.sin(2 * np.pi * 1000 * t) * np.hanning(len(t))).astype(np.float32)
     starts = list(range(int(0.5 * RATE), len(signal_) - int(period_s * RATE), int(period_s * RATE)))
@@ -28,73 +38,116 @@ def click_train(seconds: float, period_s: float = 0.5) -> tuple[np.ndarray, list
     return signal_, starts
 
 
-def measure(seconds: float, max_lag_s: float = 0.45) -> dict:
-    import sounddevice as sd
+class _StampedRecorder(threading.Thread):
+    """Records one source; after each read notes (samples so far, monotonic time, server latency)."""
 
-    stim, ref_starts = click_train(seconds)
-    rec = np.zeros(len(stim) + RATE, dtype=np.float32)
-    pos = {"play": 0, "rec": 0, "calls": 0}
+    def __init__(self, source: str, seconds: float) -> None:
+        super().__init__(daemon=True)
+        from mirage_desktop.voice.pulse_simple import PA_STREAM_RECORD, PulseSimpleStream
 
-    def callback(indata, outdata, frames, time_info, status):
-        pos["calls"] += 1
-        p = pos["play"]
-        n = max(0, min(frames, len(stim) - p))
-        outdata[:n, 0] = stim[p : p + n]
-        outdata[n:, 0] = 0
-        pos["play"] = p + frames
-        r = pos["rec"]
-        m = max(0, min(frames, len(rec) - r))
-        rec[r : r + m] = indata[:m, 0]
-        pos["rec"] = r + frames
+        self.stream = PulseSimpleStream(
+            PA_STREAM_RECORD, source, RATE, app_name="Mirage probe", stream_name=f"probe {source}"
+        )
+        self.audio = np.zeros(int((seconds + 2) * RATE), dtype=np.float32)
+        self.stamps: list[tuple[int, float, float]] = []
+        self.stop = threading.Event()
+        self.error = ""
 
-    for _attempt in range(3):
-        pos.update(play=0, rec=0, calls=0)
-        with sd.Stream(
-            device=("pulse", "pulse"),
-            samplerate=RATE,
-            blocksize=480,
-            channels=1,
-            dtype="float32",
-            latency=0.03,
-            callback=callback,
-        ) as stream:
-            deadline = time.monotonic() + 4
-            while pos["calls"] == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if pos["calls"] == 0:
-                continue
-            io_latency = stream.latency
-            end = time.monotonic() + seconds + 1.0
-            last, last_t = -1, time.monotonic()
-            while time.monotonic() < end:
-                time.sleep(0.05)
-                if pos["calls"] != last:
-                    last, last_t = pos["calls"], time.monotonic()
-                elif time.monotonic() - last_t > 0.5:
-                    break
-            if pos["play"] < len(stim):
-                continue  # stalled mid-way: measure again rather than report a broken run
-        lags = []
-        burst = stim[ref_starts[0] : ref_starts[0] + int(0.01 * RATE)]
-        for s in ref_starts:
-            seg = rec[s : s + int(max_lag_s * RATE) + len(burst)]
-            if np.max(np.abs(seg)) < 0.02:
-                continue
-            corr = np.abs(np.correlate(seg, burst, mode="valid"))
-            lags.append(float(np.argmax(corr)) / RATE * 1000)
-        return {
-            "lags_ms": lags,
-            "clicks": len(ref_starts),
-            "stream_latency_ms": [x * 1000 for x in io_latency],
-        }
-    return {"error": "the probe stream did not run (no callbacks or stalled, 3 tries)"}
+    def run(self) -> None:
+        pos = 0
+        try:
+            while not self.stop.is_set() and pos + _FRAGMENT <= len(self.audio):
+                view = self.audio[pos : pos + _FRAGMENT]
+                self.stream.read(view)
+                now = time.monotonic()
+                pos += _FRAGMENT
+                self.stamps.append((pos, now, self.stream.latency_s()))
+        except Exception as exc:
+            self.error = str(exc)
+        finally:
+            self.samples = pos
+
+    def start_time(self) -> float:
+        """Monotonic time of sample 0: the median over fragments of (read time - latency - index/rate)."""
+        values = [t - lat - pos / RATE for pos, t, lat in self.stamps[20:] if np.isfinite(lat)]
+        return float(np.median(values))
+
+
+def _envelope(x: np.ndarray) -> np.ndarray:
+    win = np.ones(int(0.002 * RATE), dtype=np.float32)
+    return np.convolve(np.abs(x), win / len(win), mode="same")
+
+
+def _onsets(env: np.ndarray, threshold: float, min_gap: int) -> list[int]:
+    above = np.flatnonzero(env > threshold)
+    out: list[int] = []
+    for i in above:
+        if not out or i - out[-1] > min_gap:
+            out.append(int(i))
+    return out
+
+
+def measure(sink: str, reference: str, output: str, seconds: float, max_lag_s: float = 0.45) -> dict:
+    from mirage_desktop.voice.pulse_simple import PA_STREAM_PLAYBACK, PulseSimpleStream
+
+    stim, starts = click_train(seconds)
+    ref = _StampedRecorder(reference, seconds)
+    out = _StampedRecorder(output, seconds)
+    player = PulseSimpleStream(PA_STREAM_PLAYBACK, sink, RATE, app_name="Mirage probe", buffer_s=0.05)
+    try:
+        ref.start()
+        out.start()
+        time.sleep(0.5)
+        for pos in range(0, len(stim), _FRAGMENT):
+            player.write(stim[pos : pos + _FRAGMENT])
+        time.sleep(max_lag_s + 0.5)
+    finally:
+        ref.stop.set()
+        out.stop.set()
+        ref.join(3)
+        out.join(3)
+        player.close()
+        ref.stream.close()
+        out.stream.close()
+    if ref.error or out.error:
+        return {"error": ref.error or out.error}
+    offset = out.start_time() - ref.start_time()  # seconds between the two recordings' sample 0
+    env_ref, env_out = _envelope(ref.audio[: ref.samples]), _envelope(out.audio[: out.samples])
+    peak = float(env_ref.max()) if len(env_ref) else 0.0
+    if peak <= 0:
+        return {"error": "the reference recording is silent: the probe's clicks never reached the mic sink"}
+    period = int(0.5 * RATE)
+    clicks = _onsets(env_ref, 0.3 * peak, period // 2)
+    width = int(2 * _BURST_S * RATE)
+    lags = []
+    for onset in clicks:
+        template = env_ref[max(0, onset - width // 2) : onset + width]
+        # the same instant on the output's clock, then search forward up to max_lag_s
+        start = onset - width // 2 - round(offset * RATE)
+        seg = env_out[max(0, start) : start + int(max_lag_s * RATE) + len(template)]
+        if len(seg) < len(template) or seg.max() < 0.2 * template.max():
+            continue
+        corr = np.correlate(seg, template, mode="valid")
+        lag_samples = int(np.argmax(corr)) + max(0, start) - start
+        lags.append(lag_samples / RATE * 1000)
+    return {
+        "lags_ms": lags,
+        "clicks": len(starts),
+        "clicks_in_reference": len(clicks),
+        "offset_ms": round(offset * 1000, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sink", required=True, help="the sink acting as the microphone")
+    parser.add_argument("--output", help="the source to measure (default: the sink's monitor)")
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.seconds)))
+    reference = f"{args.sink}.monitor"
+    print(json.dumps(measure(args.sink, reference, args.output or reference, args.seconds)))
     return 0
 
 

@@ -1,16 +1,42 @@
-"""From VoiceSettings to what PortAudio and the engine need — shared by the CLI and the GUI."""
+"""From VoiceSettings to a ready (not started) VoiceEngine — shared by `mirage-cli voice` and the GUI.
+
+On Linux with a PulseAudio/PipeWire server Mirage talks to the server directly (the "pulse"
+backend): devices are the server's own source/sink names and the server's queue is exactly what we
+ask for. PortAudio is the route everywhere else, and on Linux only when asked for or when
+libpulse-simple is missing: through ALSA's pulse plugin it measured 3x the latency and a full CPU
+core here (scripts/bench_voice.py).
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 
 from mirage_desktop.config.settings import VoiceSettings
-from mirage_desktop.voice.engine import EngineConfig
+from mirage_desktop.voice import pulse_simple
+from mirage_desktop.voice.audio_io import (
+    StreamSpec,
+    check_sample_rate,
+    negotiate_sample_rate,
+    reinitialize_portaudio,
+    resolve_device,
+)
+from mirage_desktop.voice.converters.base import VoiceConverter
+from mirage_desktop.voice.devices import load_sounddevice
+from mirage_desktop.voice.engine import EngineConfig, VoiceEngine
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.pipeline import PipelineConfig
-from mirage_desktop.voice.virtual_mic import PulseVirtualMic
+from mirage_desktop.voice.virtual_mic import PulseVirtualMic, VirtualMic
 
 PULSE_DEVICES = ("", "pulse", "default")
+BACKENDS = ("auto", "pulse", "portaudio")
+#: the pulse backend's I/O fragment and server-side playback queue, chosen with bench_voice.py:
+#: 5 ms fragments and a 20 ms queue had no gaps with a busy core beside them; 10 ms/30 ms added ~30 ms
+PULSE_FRAGMENT_S = 0.005
+PULSE_QUEUE_S = 0.02
+PULSE_RATE = 48000
 
 
 @dataclass(slots=True)
@@ -19,22 +45,74 @@ class Routing:
     output_device: str
     #: environment for PortAudio's pulse device (set before it is initialised)
     env: dict[str, str] = field(default_factory=dict)
+    backend: str = "portaudio"
+
+
+def choose_backend(voice: VoiceSettings, pulse: PulseVirtualMic | None, platform: str) -> str:
+    wanted = (voice.audio_backend or "auto").lower()
+    if wanted not in BACKENDS:
+        raise VoiceError(f"Unknown audio backend {voice.audio_backend!r}; use one of {', '.join(BACKENDS)}.")
+    if wanted == "portaudio":
+        return "portaudio"
+    usable, why = pulse_simple.available()
+    if platform.startswith("linux") and pulse is not None and usable:
+        return "pulse"
+    if wanted == "pulse":
+        reason = why or "it needs Linux with PulseAudio or PipeWire's pulse server running"
+        raise VoiceError(f"The PulseAudio audio backend cannot be used: {reason}. Use --backend portaudio.")
+    return "portaudio"
+
+
+def _match(name: str, names: list[str]) -> str | None:
+    return next((n for n in names if n == name), None) or next(
+        (n for n in names if name.lower() in n.lower()), None
+    )
+
+
+def _refuse_own_output(pulse: PulseVirtualMic, source: str) -> None:
+    if source in (pulse.source_name, f"{pulse.sink_name}.monitor"):
+        # Recording our own output would feed the converted voice back into itself.
+        raise VoiceError(f"'{source}' is Mirage's own output; pick your real microphone as the input.")
+
+
+def route_pulse(voice: VoiceSettings, pulse: PulseVirtualMic, to_virtual_mic: bool) -> Routing:
+    """Server names for the direct client: "" means the server's default source/sink."""
+    name = voice.input_device.strip()
+    source = ""
+    if name.lower() not in PULSE_DEVICES:
+        sources = pulse.sources()
+        source = _match(name, sources) or ""
+        if not source:
+            raise VoiceError(
+                f"No microphone matches {name!r}. PulseAudio sources: {'; '.join(sources) or 'none'}. "
+                "Pick one with --input (or in Settings), or run `mirage-cli devices`."
+            )
+    default_source = pulse.server_info().get("Default Source", "")
+    _refuse_own_output(pulse, source or default_source)
+    if to_virtual_mic:
+        sink = pulse.sink_name
+    else:
+        wanted = voice.output_device.strip()
+        sink = ""
+        if wanted.lower() not in PULSE_DEVICES:
+            sinks = pulse.sinks()
+            sink = _match(wanted, sinks) or ""
+            if not sink:
+                raise VoiceError(
+                    f"No output device matches {wanted!r}. PulseAudio sinks: {'; '.join(sinks) or 'none'}."
+                )
+    return Routing(source, sink, backend="pulse")
 
 
 def route_linux(voice: VoiceSettings, pulse: PulseVirtualMic | None) -> Routing:
-    """Through PulseAudio PortAudio only sees 'pulse'/'default'; PULSE_SOURCE/PULSE_SINK pick the rest."""
+    """PortAudio through PulseAudio only sees 'pulse'/'default'; PULSE_SOURCE/PULSE_SINK pick the rest."""
     env: dict[str, str] = {}
     name = voice.input_device.strip()
     input_device = name
     if pulse is not None and name.lower() not in PULSE_DEVICES:
-        sources = pulse.sources()
-        match = next((s for s in sources if s == name), None) or next(
-            (s for s in sources if name.lower() in s.lower()), None
-        )
+        match = _match(name, pulse.sources())
         if match is not None:
-            if match in (pulse.source_name, f"{pulse.sink_name}.monitor"):
-                # Recording our own output would feed the converted voice back into itself.
-                raise VoiceError(f"'{match}' is Mirage's own output; pick your real microphone as the input.")
+            _refuse_own_output(pulse, match)
             env["PULSE_SOURCE"] = match
             input_device = "pulse"
     elif pulse is not None:
@@ -54,4 +132,75 @@ def engine_config(voice: VoiceSettings) -> EngineConfig:
         buffer_ms=voice.buffer_ms,
         policy="silence" if voice.overload_policy == "silence" else "dry",
         adapt=voice.adapt_block,
+    )
+
+
+def build_engine(
+    voice: VoiceSettings,
+    converter: VoiceConverter,
+    vmic: VirtualMic | None,
+    pulse: PulseVirtualMic | None,
+    *,
+    platform: str | None = None,
+    sample_rate: int | None = None,
+    sd_loader: Callable[[], ModuleType] = load_sounddevice,
+) -> VoiceEngine:
+    """Route devices, pick the backend and the rate, set up the monitor; the engine is not started.
+
+    ``vmic`` is the virtual microphone already opened (None when the user plays to a device of their
+    own); ``pulse`` is a PulseAudio control handle when a server is reachable (Linux).
+    """
+    platform = platform or sys.platform
+    to_virtual_mic = vmic is not None
+    backend = choose_backend(voice, pulse, platform)
+    if backend == "pulse":
+        assert pulse is not None
+        routing = route_pulse(voice, pulse, to_virtual_mic and vmic is pulse)
+        rate = sample_rate or PULSE_RATE  # the server converts to and from the devices' own rates
+        fragment = round(PULSE_FRAGMENT_S * rate)
+        spec = StreamSpec(
+            routing.input_device or None,
+            routing.output_device or None,
+            rate,
+            frames_per_callback=fragment,
+            latency=PULSE_QUEUE_S,
+            backend="pulse",
+        )
+        monitor_spec = None
+        if voice.monitor:
+            if vmic is pulse:
+                pulse.start_monitor(voice.monitor_device or None)  # inside the server: no 2nd stream
+            else:
+                sink = voice.monitor_device.strip()
+                monitor_spec = StreamSpec(
+                    None,
+                    sink or None,
+                    rate,
+                    frames_per_callback=fragment,
+                    latency=PULSE_QUEUE_S,
+                    backend="pulse",
+                )
+        return VoiceEngine(converter, spec, engine_config(voice), None, monitor_spec)
+
+    sd = sd_loader()
+    if platform.startswith("linux"):
+        routing = route_linux(voice, pulse)
+    else:
+        routing = Routing(voice.input_device, voice.output_device or (vmic.output_device if vmic else ""))
+    reinitialize_portaudio(sd, routing.env)
+    in_index = resolve_device(sd, routing.input_device, "input")
+    out_index = resolve_device(sd, routing.output_device, "output")
+    if sample_rate:
+        check_sample_rate(sd, in_index, out_index, sample_rate)
+        rate = sample_rate
+    else:
+        rate = negotiate_sample_rate(sd, in_index, out_index)
+    monitor_spec = None
+    if voice.monitor:
+        if pulse is not None and vmic is pulse:
+            pulse.start_monitor(voice.monitor_device or None)
+        else:
+            monitor_spec = StreamSpec(None, resolve_device(sd, voice.monitor_device, "output"), rate)
+    return VoiceEngine(
+        converter, StreamSpec(in_index, out_index, rate), engine_config(voice), sd, monitor_spec
     )

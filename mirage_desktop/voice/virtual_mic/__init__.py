@@ -44,7 +44,7 @@ def probe_virtual_mic(sd: ModuleType, platform: str | None = None) -> VirtualMic
     return VirtualMicStatus(platform, "", False, message=f"No virtual microphone support for {platform}.")
 
 
-def make_virtual_mic(sd: ModuleType, platform: str | None = None) -> VirtualMic:
+def make_virtual_mic(sd: ModuleType | None, platform: str | None = None) -> VirtualMic:
     platform = platform or sys.platform
     if platform.startswith("linux"):
         return PulseVirtualMic()
