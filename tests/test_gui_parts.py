@@ -180,7 +180,11 @@ class FakeSoundDevice:
                 while not self._stop.is_set():
                     chunk = np.take(outer.audio, np.arange(pos, pos + n), mode="wrap")[:, None]
                     pos += n
-                    self.callback(chunk, out, n, None, None)
+                    # like PortAudio's time info where the host API has no timestamps (0 = none)
+                    stamp = SimpleNamespace(
+                        currentTime=time.perf_counter(), inputBufferAdcTime=0.0, outputBufferDacTime=0.0
+                    )
+                    self.callback(chunk, out, n, stamp, None)
                     outer.played.append(out[:, 0].copy())
                     next_at += n / self.samplerate
                     time.sleep(max(0.0, next_at - time.perf_counter()))

@@ -138,7 +138,7 @@ class StatsPanel(QWidget):
         form.addRow(self.chart)
         voice = QGroupBox("Voice")
         vform = QFormLayout(voice)
-        vform.addRow("Latency (est.)", self.voice_latency)
+        vform.addRow("Latency", self.voice_latency)
         vform.addRow("Converter load", self.voice_load)
         vform.addRow("Xruns / dropped", self.voice_xruns)
         layout = QVBoxLayout(self)
@@ -166,10 +166,32 @@ class StatsPanel(QWidget):
 
     @Slot(object)
     def show_voice(self, m: VoiceMetrics) -> None:
-        self.voice_latency.setText(f"{m.estimated_latency_ms:.0f} ms (block {m.block_ms:.0f} ms)")
+        self.voice_latency.setText(_voice_latency(m))
+        self.voice_latency.setToolTip(
+            f"Measured live from the engine's queues and the audio server's own figures; "
+            f"worst {m.live_latency_ms_max:.0f} ms, estimate {m.estimated_latency_ms:.0f} ms.\n"
+            "Drift is the last 5 s minus the first 5 s after start-up and should stay near 0."
+            if m.live_latency_ms > 0
+            else "Not measured yet: block + crossfade + look-ahead + buffers + device latencies."
+        )
         self.voice_load.setText(f"{m.ratio_last:.2f} × real time ({m.runtime_ms_last:.1f} ms per block)")
-        self.voice_xruns.setText(f"{m.xruns} / {m.dropped_blocks}")
+        xruns = f"{m.xruns} / {m.dropped_blocks}"
+        if m.stream_restarts or m.stream_errors:
+            xruns += f" · {m.stream_restarts} restarts, {m.stream_errors} stream errors"
+        self.voice_xruns.setText(xruns)
 
     def clear_voice(self) -> None:
         for label in (self.voice_latency, self.voice_xruns, self.voice_load):
             label.setText("–")
+            label.setToolTip("")
+
+
+def _voice_latency(m: VoiceMetrics) -> str:
+    """Like "62 ms measured (drift +0 ms), block 10 ms · pulse"; the estimate until one is measured."""
+    if m.live_latency_ms > 0:
+        # round() first: a drift of -0.3 ms reads "+0", not "-0"
+        text = f"{m.live_latency_ms:.0f} ms measured (drift {round(m.latency_drift_ms):+d} ms)"
+    else:
+        text = f"{m.estimated_latency_ms:.0f} ms estimated"
+    text += f", block {m.block_ms:.0f} ms"
+    return f"{text} · {m.backend}" if m.backend else text

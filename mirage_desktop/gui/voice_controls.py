@@ -1,4 +1,4 @@
-"""Voice: converter, pitch and formant, noise gate, monitor, and live input/output meters."""
+"""Voice: converter, pitch and formant, noise gate, monitor, audio backend, and live input/output meters."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ CONVERTER_CHOICES = (
     ("Off", False, ""),
     ("Pass-through", True, "passthrough"),
     ("Voice changer", True, "pitch"),
+)
+#: (label, VoiceSettings.audio_backend): the same values as voice.routing.BACKENDS
+BACKEND_CHOICES = (
+    ("Automatic", "auto"),
+    ("PulseAudio (direct)", "pulse"),
+    ("PortAudio", "portaudio"),
+)
+BACKEND_TOOLTIP = (
+    "How Mirage talks to the sound system.\n"
+    "Automatic: on Linux the direct PulseAudio/PipeWire client, elsewhere PortAudio.\n"
+    "On Linux the direct PulseAudio client has about a third of PortAudio's latency and uses almost no CPU.\n"
+    "PortAudio is the route on Windows and macOS (and a fallback on Linux)."
 )
 APPLY_DELAY_MS = 500
 METER_FLOOR_DB = -60.0
@@ -92,6 +104,13 @@ class VoiceControls(QWidget):
         self.gate_label = QLabel()
         self.monitor = QCheckBox("Hear yourself (monitor)")
         self.monitor.setChecked(voice.monitor)
+        self.backend = QComboBox()
+        for label, name in BACKEND_CHOICES:
+            self.backend.addItem(label, name)
+        # an unknown value (a hand-edited settings file) shows as Automatic, and becomes it on apply
+        self.backend.setCurrentIndex(max(0, self.backend.findData(voice.audio_backend)))
+        self.backend.setToolTip(BACKEND_TOOLTIP)
+        self.backend.currentIndexChanged.connect(self._changed)
         for slider in (self.pitch, self.formant, self.gate_db):
             slider.valueChanged.connect(self._update_labels)
             slider.valueChanged.connect(self._changed)
@@ -116,6 +135,7 @@ class VoiceControls(QWidget):
         form.addRow(self.gate, self.gate_db)
         form.addRow("", self.gate_label)
         form.addRow(self.monitor)
+        form.addRow("Audio backend", self.backend)
         form.addRow("Microphone", self.input_meter)
         form.addRow("Output", self.output_meter)
         form.addRow(self.status)
@@ -154,6 +174,7 @@ class VoiceControls(QWidget):
         voice.gate_enabled = self.gate.isChecked()
         voice.gate_db = float(self.gate_db.value())
         voice.monitor = self.monitor.isChecked()
+        voice.audio_backend = self.backend.currentData()
         self.vc.apply()
 
     @Slot(float, float)
