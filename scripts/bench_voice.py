@@ -1,11 +1,13 @@
 """Benchmark the live voice path: algorithmic and measured loopback latency, runtime/real ratios,
 CPU use, latency drift and xruns over a long run, and overload behaviour against the queueing reference.
 
-    .venv/bin/python scripts/bench_voice.py            # ~1.5 min
+    .venv/bin/python scripts/bench_voice.py            # ~2.5 min
     .venv/bin/python scripts/bench_voice.py --minutes 10 --json
 
 Live parts go through real PulseAudio: a private daemon is started (and stopped) unless --use-running
-is given. The loopback probe runs in its own process with one duplex stream.
+is given. The loopback probe (mirage_desktop/voice/probe.py) runs in its own process, like a call
+app, and places the mic and the virtual mic on the server's clock. Mirage's Linux route (a direct
+PulseAudio client) is compared with PortAudio through ALSA's pulse plugin in the same run.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mirage_desktop.voice.audio_io import StreamSpec, reinitialize_portaudio, resolve_device  # noqa: E402
+from mirage_desktop.config.settings import VoiceSettings  # noqa: E402
+from mirage_desktop.voice.audio_io import StreamSpec  # noqa: E402
 from mirage_desktop.voice.converters.base import VoiceConverter  # noqa: E402
 from mirage_desktop.voice.converters.passthrough import PassthroughConverter  # noqa: E402
 from mirage_desktop.voice.converters.pitch import PitchShiftConverter  # noqa: E402
@@ -31,6 +34,7 @@ from mirage_desktop.voice.engine import EngineConfig, VoiceEngine  # noqa: E402
 from mirage_desktop.voice.pipeline import BlockPipeline, PipelineConfig  # noqa: E402
 from mirage_desktop.voice.pulse_server import PrivatePulse  # noqa: E402
 from mirage_desktop.voice.resample import resample  # noqa: E402
+from mirage_desktop.voice.routing import PULSE_FRAGMENT_S, PULSE_QUEUE_S, build_engine  # noqa: E402
 from mirage_desktop.voice.virtual_mic.pulse import PulseVirtualMic  # noqa: E402
 
 RATE = 48000
@@ -104,8 +108,9 @@ def offline_ratios(speech: np.ndarray, blocks_ms: list[float]) -> list[dict]:
     return rows
 
 
-def run_probe(env: dict, seconds: float) -> dict:
-    cmd = [sys.executable, "-m", "mirage_desktop.voice.probe", "--seconds", str(seconds)]
+def run_probe(env: dict, output: str, seconds: float) -> dict:
+    cmd = [sys.executable, "-m", "mirage_desktop.voice.probe", "--sink", FAKE_MIC, "--seconds", str(seconds)]
+    cmd += ["--output", output]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT, timeout=seconds + 60)
     try:
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -113,86 +118,129 @@ def run_probe(env: dict, seconds: float) -> dict:
         return {"error": out.stderr[-500:]}
 
 
-def live_engine(converter: VoiceConverter, config: EngineConfig, sd) -> VoiceEngine:
-    spec = StreamSpec(resolve_device(sd, "pulse", "input"), resolve_device(sd, "pulse", "output"), RATE)
-    return VoiceEngine(converter, spec, config, sd)
+def pulse_spec() -> StreamSpec:
+    return StreamSpec(
+        f"{FAKE_MIC}.monitor",
+        "mirage_sink",
+        RATE,
+        frames_per_callback=round(PULSE_FRAGMENT_S * RATE),
+        latency=PULSE_QUEUE_S,
+        backend="pulse",
+    )
 
 
-def wait_callbacks(engine: VoiceEngine, timeout: float = 12.0) -> bool:
+def wait_running(engine: VoiceEngine, timeout: float = 12.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if engine.stream.callbacks > 20:
+        if engine.stream.progress > 20:
             return True
         time.sleep(0.05)
     return False
 
 
-def live_latency(sd, server_env: dict, seconds: float) -> list[dict]:
-    """Probe plays clicks into the fake mic and records the virtual mic; baseline = probe alone."""
-    base_env = {**os.environ, **server_env, "PULSE_SINK": FAKE_MIC, "PULSE_SOURCE": f"{FAKE_MIC}.monitor"}
-    baseline = run_probe(base_env, 4)
-    base = float(np.median(baseline["lags_ms"])) if baseline.get("lags_ms") else float("nan")
-    rows = [{"path": "probe alone (its own I/O, subtracted below)", "median_ms": round(base, 1)}]
+CONVERTERS = {"passthrough": PassthroughConverter, "pitch": lambda: PitchShiftConverter(4)}
+
+
+def live_latency(server_env: dict, seconds: float, routes: list[str], converters: list[str]) -> list[dict]:
+    """The probe plays clicks into the fake mic and records it and the virtual mic on one clock.
+
+    Both routes are built by the app's own build_engine from default settings; only the backend
+    differs: "pulse" (Mirage's Linux default) and "portaudio" (PortAudio through ALSA's pulse plugin,
+    the reference: what Mirage used before and what a PortAudio-based voice changer gets here).
+    """
+    env = {**os.environ, **server_env}
+    check = run_probe(env, f"{FAKE_MIC}.monitor", 4)
+    rows = [
+        {
+            "path": "probe self-check (mic -> mic, must be ~0)",
+            "median_ms": round(float(np.median(check["lags_ms"])), 1) if check.get("lags_ms") else "",
+            "error": check.get("error", ""),
+        }
+    ]
     mic = PulseVirtualMic()
     mic.open()
     try:
-        reinitialize_portaudio(sd, {"PULSE_SOURCE": f"{FAKE_MIC}.monitor", **mic.output_env()})
-        probe_env = {**os.environ, **server_env, "PULSE_SINK": FAKE_MIC, "PULSE_SOURCE": mic.source_name}
-        for conv in (PassthroughConverter(), PitchShiftConverter(4)):
-            engine = live_engine(conv, EngineConfig(pipeline=PipelineConfig(gate_db=-60)), sd)
-            engine.start()
-            try:
-                ok = wait_callbacks(engine)
-                cpu0, wall0 = time.process_time(), time.perf_counter()
-                result = run_probe(probe_env, seconds) if ok else {"error": "engine stream never started"}
-                cpu = 100 * (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-            finally:
-                engine.stop()
-            m = engine.metrics()
-            lags = np.array(result.get("lags_ms", []))
-            row = {
-                "path": f"mic -> {conv.name} -> Mirage Microphone",
-                "algorithmic_ms": m.algorithmic_latency_ms,
-                "estimated_ms": m.estimated_latency_ms,
-                "error": result.get("error", ""),
-            }
-            if len(lags) >= 3:
-                t = np.arange(len(lags)) * 0.5 / 60  # clicks every 0.5 s, in minutes
-                slope = float(np.polyfit(t, lags, 1)[0]) if len(lags) > 3 else 0.0
-                row.update(
-                    median_ms=round(float(np.median(lags)) - base, 1),
-                    p95_ms=round(float(np.percentile(lags, 95)) - base, 1),
-                    clicks=f"{len(lags)}/{result['clicks']}",
-                    drift_ms_per_min=round(slope, 2),
-                    first_vs_last_ms=round(float(np.median(lags[-5:]) - np.median(lags[:5])), 1),
+        for backend in routes:
+            for name in converters:
+                conv = CONVERTERS[name]()
+                voice = VoiceSettings(
+                    input_device=f"{FAKE_MIC}.monitor", gate_db=-60.0, audio_backend=backend
                 )
-            row.update(
-                cpu_percent=round(cpu, 1),
-                xruns=m.xruns,
-                playback_gaps=m.playback_gaps,
-                stream_restarts=m.stream_restarts,
-                dropped_blocks=m.dropped_blocks,
-                ratio_mean=m.ratio_mean,
-            )
-            rows.append(row)
+                engine = build_engine(voice, conv, mic, mic, platform="linux")
+                engine.start()
+                try:
+                    ok = wait_running(engine)
+                    time.sleep(2.0)  # past the servers' start-up transients
+                    cpu0, wall0 = time.process_time(), time.perf_counter()
+                    result = run_probe(env, mic.source_name, seconds) if ok else {"error": "never started"}
+                    cpu = 100 * (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+                    m = engine.metrics()
+                finally:
+                    engine.stop()
+                lags = np.array(result.get("lags_ms", []))
+                row = {
+                    "path": f"mic -> {conv.name} -> Mirage Microphone",
+                    "backend": backend + (" (reference)" if backend == "portaudio" else ""),
+                    "algorithmic_ms": m.algorithmic_latency_ms,
+                    "live_ms": m.live_latency_ms,
+                }
+                if len(lags) >= 3:
+                    minutes = np.arange(len(lags)) * 0.5 / 60  # a click every 0.5 s
+                    slope = float(np.polyfit(minutes, lags, 1)[0]) if len(lags) > 3 else 0.0
+                    row.update(
+                        median_ms=round(float(np.median(lags)), 1),
+                        p95_ms=round(float(np.percentile(lags, 95)), 1),
+                        clicks=f"{len(lags)}/{result['clicks']}",
+                        drift_ms_per_min=round(slope, 2),
+                        first_vs_last_ms=round(float(np.median(lags[-5:]) - np.median(lags[:5])), 1),
+                    )
+                row.update(
+                    cpu_percent=round(cpu, 1),
+                    xruns=m.xruns,
+                    playback_gaps=m.playback_gaps,
+                    stream_restarts=m.stream_restarts,
+                    dropped_blocks=m.dropped_blocks,
+                    ratio_mean=m.ratio_mean,
+                    error=result.get("error", ""),
+                )
+                rows.append(row)
     finally:
         mic.close()
     return rows
 
 
-def overload(sd, seconds: float) -> list[dict]:
+def route_ratios(rows: list[dict]) -> list[dict]:
+    """Reference route / Mirage's route, per converter, from the same run."""
+    out = []
+    by = {(r.get("path"), r.get("backend", "").split()[0] if r.get("backend") else ""): r for r in rows}
+    for (path, backend), row in by.items():
+        if backend != "pulse":
+            continue
+        ref = by.get((path, "portaudio"))
+        if not ref or "median_ms" not in row or "median_ms" not in ref:
+            continue
+        out.append(
+            {
+                "path": path,
+                "latency_portaudio_over_pulse": round(ref["median_ms"] / max(row["median_ms"], 1e-6), 2),
+                "cpu_portaudio_over_pulse": round(ref["cpu_percent"] / max(row["cpu_percent"], 0.1), 1),
+            }
+        )
+    return out
+
+
+def overload(seconds: float) -> list[dict]:
     """A converter at 1.5x real time: Mirage's policy vs the queue-and-wait reference."""
     mic = PulseVirtualMic()
     mic.open()
     rows = []
     try:
-        reinitialize_portaudio(sd, {"PULSE_SOURCE": f"{FAKE_MIC}.monitor", **mic.output_env()})
         for policy, adapt in (("wait", False), ("dry", False), ("dry", True)):
             cfg = EngineConfig(policy=policy, adapt=adapt, ring_seconds=30.0)
-            engine = live_engine(SlowConverter(0.02), cfg, sd)
+            engine = VoiceEngine(SlowConverter(0.02), pulse_spec(), cfg)
             engine.start()
             try:
-                wait_callbacks(engine)
+                wait_running(engine)
                 time.sleep(seconds)
             finally:
                 engine.stop()
@@ -230,7 +278,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--minutes", type=float, default=0.0, help="long loopback run (default ~20 s)")
+    parser.add_argument(
+        "--minutes", type=float, default=0.0, help="loopback run per row, e.g. 10 (default 20 s)"
+    )
+    parser.add_argument(
+        "--routes", default="pulse,portaudio", help="comma list of audio routes (default: both)"
+    )
+    parser.add_argument("--converters", default="passthrough,pitch", help="comma list for the loopback rows")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--use-running", action="store_true", help="use the running PulseAudio")
     parser.add_argument("--skip-live", action="store_true", help="offline ratios only")
@@ -238,8 +292,6 @@ def main() -> int:
     speech = load_speech()
     results: dict = {"offline": offline_ratios(speech, [10, 20, 40, 80])}
     if not args.skip_live:
-        import sounddevice as sd
-
         server = None
         server_env: dict = {}
         if not args.use_running:
@@ -250,8 +302,11 @@ def main() -> int:
             os.environ.update(server_env)
         try:
             seconds = args.minutes * 60 if args.minutes else 20.0
-            results["loopback"] = live_latency(sd, server_env, seconds)
-            results["overload"] = overload(sd, 5.0)
+            results["loopback"] = live_latency(
+                server_env, seconds, args.routes.split(","), args.converters.split(",")
+            )
+            results["route_ratios"] = route_ratios(results["loopback"])
+            results["overload"] = overload(5.0)
         finally:
             if server is not None:
                 server.stop()
@@ -260,7 +315,8 @@ def main() -> int:
     else:
         print(table(results["offline"], "Per-block runtime/real ratio (jfk.flac, 8 s; one core)"))
         if "loopback" in results:
-            print(table(results["loopback"], "Measured loopback latency through PulseAudio (ms)"))
+            print(table(results["loopback"], "Measured loopback latency, mic -> Mirage Microphone (ms)"))
+            print(table(results["route_ratios"], "Reference route / Mirage's route (same run)"))
             print(table(results["overload"], "Overload: converter at 1.5x real time, 5 s"))
     return 0
 

@@ -27,14 +27,20 @@ _FRAGMENT = 480
 _BURST_S = 0.01
 
 
-def click_train(seconds: float, period_s: float = 0.5) -> tuple[np.ndarray, list[int]]:
+def click_train(seconds: float) -> tuple[np.ndarray, list[int]]:
+    """Clicks 0.4-0.6 s apart in a pattern that repeats only every 2.5 s, so a lag up to 2 s is found
+    without the ambiguity of an even train (where 514 ms reads as 14 ms)."""
     signal_ = np.zeros(int(seconds * RATE), dtype=np.float32)
     t = np.arange(int(_BURST_S * RATE)) / RATE
     # A short 1 kHz burst with a Hann envelope: survives pitch shifting and gates, easy to locate.
     burst = (0.5 * np.sin(2 * np.pi * 1000 * t) * np.hanning(len(t))).astype(np.float32)
-    starts = list(range(int(0.5 * RATE), len(signal_) - int(period_s * RATE), int(period_s * RATE)))
-    for s in starts:
-        signal_[s : s + len(burst)] = burst
+    starts = []
+    pos, k = int(0.5 * RATE), 0
+    while pos + int(0.6 * RATE) < len(signal_):
+        starts.append(pos)
+        signal_[pos : pos + len(burst)] = burst
+        pos += int((0.4 + 0.05 * ((k * 3) % 5)) * RATE)
+        k += 1
     return signal_, starts
 
 
@@ -48,7 +54,7 @@ class _StampedRecorder(threading.Thread):
         self.stream = PulseSimpleStream(
             PA_STREAM_RECORD, source, RATE, app_name="Mirage probe", stream_name=f"probe {source}"
         )
-        self.audio = np.zeros(int((seconds + 2) * RATE), dtype=np.float32)
+        self.audio = np.zeros(int((seconds + 4) * RATE), dtype=np.float32)
         self.stamps: list[tuple[int, float, float]] = []
         self.stop = threading.Event()
         self.error = ""
@@ -87,7 +93,7 @@ def _onsets(env: np.ndarray, threshold: float, min_gap: int) -> list[int]:
     return out
 
 
-def measure(sink: str, reference: str, output: str, seconds: float, max_lag_s: float = 0.45) -> dict:
+def measure(sink: str, reference: str, output: str, seconds: float, max_lag_s: float = 2.0) -> dict:
     from mirage_desktop.voice.pulse_simple import PA_STREAM_PLAYBACK, PulseSimpleStream
 
     stim, starts = click_train(seconds)
@@ -112,24 +118,41 @@ def measure(sink: str, reference: str, output: str, seconds: float, max_lag_s: f
     if ref.error or out.error:
         return {"error": ref.error or out.error}
     offset = out.start_time() - ref.start_time()  # seconds between the two recordings' sample 0
+    shift = round(offset * RATE)  # reference index i is output index i - shift
     env_ref, env_out = _envelope(ref.audio[: ref.samples]), _envelope(out.audio[: out.samples])
     peak = float(env_ref.max()) if len(env_ref) else 0.0
     if peak <= 0:
         return {"error": "the reference recording is silent: the probe's clicks never reached the mic sink"}
-    period = int(0.5 * RATE)
-    clicks = _onsets(env_ref, 0.3 * peak, period // 2)
+    clicks = _onsets(env_ref, 0.3 * peak, int(0.2 * RATE))
+    # 1) one lag for the whole run, from the irregular pattern (unambiguous up to max_lag_s)
+    decim = 48  # 1 ms resolution is plenty for the coarse search
+    coarse_ref = env_ref[::decim]
+    index = np.arange(len(coarse_ref)) * decim - shift  # the same instants in the output recording
+    valid = (index >= 0) & (index < len(env_out))
+    aligned = np.zeros_like(coarse_ref)
+    aligned[valid] = env_out[index[valid]]
+    max_lag = int(max_lag_s * RATE / decim)
+    from scipy import signal
+
+    full = signal.correlate(aligned, coarse_ref, mode="full", method="fft")
+    scores = full[len(coarse_ref) - 1 : len(coarse_ref) - 1 + max_lag]  # output later than reference by k
+    if not len(scores) or scores.max() <= 0:
+        return {"error": "no click came out of the virtual microphone", "clicks": len(starts)}
+    expected = int(np.argmax(scores)) * decim
+    # 2) each click on its own, tracked within +-60 ms of the previous one (so drift shows)
     width = int(2 * _BURST_S * RATE)
+    window = int(0.06 * RATE)
     lags = []
     for onset in clicks:
         template = env_ref[max(0, onset - width // 2) : onset + width]
-        # the same instant on the output's clock, then search forward up to max_lag_s
-        start = onset - width // 2 - round(offset * RATE)
-        seg = env_out[max(0, start) : start + int(max_lag_s * RATE) + len(template)]
+        start = onset - width // 2 - shift + expected - window
+        seg = env_out[max(0, start) : start + 2 * window + len(template)]
         if len(seg) < len(template) or seg.max() < 0.2 * template.max():
             continue
         corr = np.correlate(seg, template, mode="valid")
-        lag_samples = int(np.argmax(corr)) + max(0, start) - start
+        lag_samples = expected - window + int(np.argmax(corr)) + max(0, start) - start
         lags.append(lag_samples / RATE * 1000)
+        expected = lag_samples
     return {
         "lags_ms": lags,
         "clicks": len(starts),
