@@ -113,11 +113,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def test_cli_voice_runs_live_and_cleans_up(pulse_server, tmp_path, capsys):
+@pytest.mark.parametrize("backend", ["auto", "portaudio"])
+def test_cli_voice_runs_live_and_cleans_up(pulse_server, tmp_path, capsys, backend):
     out = tmp_path / "metrics.json"
     args = _parser().parse_args(
         [
             "voice",
+            "--backend",
+            backend,
             "--input",
             FAKE_MIC_SOURCE,
             "--converter",
@@ -134,6 +137,7 @@ def test_cli_voice_runs_live_and_cleans_up(pulse_server, tmp_path, capsys):
     assert args.func(args) == 0
     metrics = json.loads(out.read_text())
     assert metrics["converter"] == "pitch" and metrics["blocks"] > 50
+    assert metrics["backend"] == {"auto": "pulse", "portaudio": "portaudio"}[backend]
     assert "Mirage Microphone" in capsys.readouterr().out
     assert "mirage" not in _modules(pulse_server).replace("mirage_test_mic", "")  # mic + monitor unloaded
 

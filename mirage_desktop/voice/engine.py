@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Literal
@@ -34,6 +35,8 @@ Policy = Literal["dry", "silence", "wait"]
 _RATIO_HISTORY = 500
 _LATENCY_SAMPLE_S = 0.5
 _SETTLE_S = 2.0
+#: how often the input guard (is the input Mirage's own output?) is asked; it runs pactl
+_GUARD_S = 2.0
 #: callbacks (per direction) after which a stream counts as running
 _STARTED_AFTER = 20
 #: live latency samples kept: 30 minutes at one per _LATENCY_SAMPLE_S
@@ -156,8 +159,11 @@ class VoiceEngine:
         config: EngineConfig | None = None,
         sd: ModuleType | None = None,
         monitor_spec: StreamSpec | None = None,
+        input_guard: Callable[[], str] | None = None,
     ) -> None:
         self._sd = sd
+        #: returns a message when the input is (or a reopen would be) Mirage's own output, else ""
+        self._input_guard = input_guard
         self.config = config or EngineConfig()
         self.spec = spec
         self.converter = converter
@@ -193,6 +199,7 @@ class VoiceEngine:
         self._converter_error = ""
         self._backlog_max = 0
         self._queued_max = 0
+        self._guard_trips = 0
         self._latency_samples: collections.deque[float] = collections.deque(maxlen=_LATENCY_HISTORY)
         self._latency_first: list[float] = []
         self._standing = StandingQueueTrimmer(
@@ -331,15 +338,39 @@ class VoiceEngine:
                         self.monitor.prime_level = self._prime_level()
                     m.block_changes += 1
 
+    def _guard(self) -> str:
+        if self._input_guard is None:
+            return ""
+        try:
+            return self._input_guard()
+        except VoiceError:
+            return ""  # the sound server is briefly unreachable: the stall watchdog handles that
+
     def _watch(self) -> None:
         base = last_count = self.stream.progress
         last_change = time.monotonic()
         next_sample = last_change + _LATENCY_SAMPLE_S
+        next_guard = last_change + _GUARD_S
+        paused = ""
         # Until audio has flowed both ways for a moment, the generous start-up limit applies: a null
         # sink that was idle renders one 2 s block when it wakes, so the first writes can wait ~2 s.
         started = False
         while not self._stopping.wait(0.05):
             now = time.monotonic()
+            if now >= next_guard:
+                next_guard = now + _GUARD_S
+                message = self._guard()
+                if message and not paused:
+                    self.stream.close()
+                    paused = message
+                    self._status = f"paused: {message}"
+                    self._guard_trips += 1
+                elif paused and not message:
+                    paused = ""
+                    last_change = 0.0  # reopen below, now
+                    started = False
+            if paused:
+                continue
             if started and now >= next_sample:
                 next_sample = now + _LATENCY_SAMPLE_S
                 self._sample_latency()
@@ -350,7 +381,7 @@ class VoiceEngine:
                     started = True
                     # the first seconds after a (re)start carry the server's start-up transients
                     next_sample = max(next_sample, now + _SETTLE_S)
-                if started and self._status.startswith("audio device"):
+                if started and not self._status.startswith("running"):
                     self._status = "running"
                 continue
             limit = self.config.stall_timeout_s if started else self.config.startup_timeout_s
@@ -435,6 +466,7 @@ class VoiceEngine:
         m.standing_queue_cuts = self._standing.cuts
         m.stream_restarts = self._restarts
         m.stream_errors = s.stream_errors
+        m.feedback_pauses = self._guard_trips
         m.backend = self.spec.backend
         m.callbacks = s.callbacks
         m.gate_open = pipe.gate_open

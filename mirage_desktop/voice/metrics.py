@@ -67,6 +67,8 @@ class VoiceMetrics:
     standing_queue_cuts: int = 0
     stream_restarts: int = 0
     stream_errors: int = 0
+    #: times the input was found on Mirage's own output (a feedback loop) and voice was paused
+    feedback_pauses: int = 0
     callbacks: int = 0
     gate_open: bool = False
     input_level_db: float = -120.0

@@ -180,7 +180,15 @@ def build_engine(
                     latency=PULSE_QUEUE_S,
                     backend="pulse",
                 )
-        return VoiceEngine(converter, spec, engine_config(voice), None, monitor_spec)
+        source = routing.input_device or None
+        return VoiceEngine(
+            converter,
+            spec,
+            engine_config(voice),
+            None,
+            monitor_spec,
+            input_guard=lambda: pulse.input_feedback(source),
+        )
 
     sd = sd_loader()
     if platform.startswith("linux"):
@@ -201,6 +209,15 @@ def build_engine(
             pulse.start_monitor(voice.monitor_device or None)
         else:
             monitor_spec = StreamSpec(None, resolve_device(sd, voice.monitor_device, "output"), rate)
+    guard = None
+    if pulse is not None:
+        source = routing.env.get("PULSE_SOURCE")
+        guard = lambda: pulse.input_feedback(source)  # noqa: E731
     return VoiceEngine(
-        converter, StreamSpec(in_index, out_index, rate), engine_config(voice), sd, monitor_spec
+        converter,
+        StreamSpec(in_index, out_index, rate),
+        engine_config(voice),
+        sd,
+        monitor_spec,
+        input_guard=guard,
     )

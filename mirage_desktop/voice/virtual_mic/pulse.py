@@ -220,6 +220,45 @@ class PulseVirtualMic:
         if errors:
             raise VoiceError("could not remove every virtual microphone module: " + "; ".join(errors))
 
+    def _own_sources(self) -> set[str]:
+        return {self.source_name, f"{self.sink_name}.monitor"}
+
+    def input_feedback(self, requested: str | None, pid: int | None = None) -> str:
+        """A message when this process records (or a reopen would record) Mirage's own output, else "".
+
+        PulseAudio moves a stream whose microphone was unplugged to the default source, and when the
+        only other source is "Mirage Microphone" that is the default: the converted voice would be
+        fed back into itself and howl into the call.
+        """
+        pid = os.getpid() if pid is None else pid
+        own = self._own_sources()
+        names = {}
+        for line in self._run("list", "short", "sources").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 2 and parts[0].strip().isdigit():
+                names[parts[0].strip()] = parts[1]
+        for block in self._run("list", "source-outputs").split("Source Output #")[1:]:
+            source = owner = ""
+            for line in block.splitlines():
+                key, _, value = line.strip().partition(":")
+                if key == "Source":
+                    source = value.strip()
+                elif line.strip().startswith("application.process.id = "):
+                    owner = line.split("=", 1)[1].strip().strip('"')
+            if owner == str(pid) and names.get(source) in own:
+                return (
+                    f"the microphone went away and the sound server moved Mirage's input to "
+                    f"'{self.description}' itself (it would echo for ever); voice is paused until "
+                    "the microphone is back"
+                )
+        target = requested or self.server_info().get("Default Source", "")
+        if target in own:
+            return (
+                f"the system's default input is '{self.description}' itself; voice is paused until "
+                "a real microphone is connected or chosen"
+            )
+        return ""
+
     def output_env(self) -> dict[str, str]:
         return {"PULSE_SINK": self.sink_name}
 
