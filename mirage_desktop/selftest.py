@@ -37,6 +37,9 @@ class SelfTestReport:
     faces_swapped: int = 0
     providers: list[str] = field(default_factory=list)
     window: bool = False
+    #: dominant frequency of a 200 Hz tone after the voice changer's +4 semitones (~252 Hz)
+    voice_hz: float = 0.0
+    voice_route: str = ""
     seconds: float = 0.0
 
     @property
@@ -49,6 +52,8 @@ class SelfTestReport:
             f"frames processed: {self.frames}, faces swapped: {self.faces_swapped}",
             f"execution providers: {', '.join(self.providers) or 'n/a'}",
             f"main window built offscreen: {'yes' if self.window else 'no'}",
+            f"voice changer: 200 Hz +4 semitones -> {self.voice_hz:.1f} Hz",
+            f"live voice route here: {self.voice_route}",
         ]
         out += [f"FAILED: {f}" for f in self.failures]
         out.append(f"self-test {'passed' if self.ok else 'FAILED'} in {self.seconds:.1f} s")
@@ -159,6 +164,27 @@ def build_window_offscreen(report: SelfTestReport, models: Path) -> None:
         app.processEvents()
 
 
+def run_voice(report: SelfTestReport) -> None:
+    """The voice DSP (resampling, SOLA, the pitch changer) on a tone; and which live route applies."""
+    import numpy as np
+
+    from mirage_desktop.voice import pulse_simple
+    from mirage_desktop.voice.converters.pitch import PitchShiftConverter
+    from mirage_desktop.voice.pipeline import BlockPipeline, PipelineConfig, process_offline
+
+    rate = 48000
+    tone = (0.3 * np.sin(2 * np.pi * 200 * np.arange(2 * rate) / rate)).astype(np.float32)
+    out = process_offline(BlockPipeline(PitchShiftConverter(4), rate, PipelineConfig(gate_db=None)), tone)
+    tail = out[rate // 2 :]
+    spectrum = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
+    report.voice_hz = float(np.argmax(spectrum) * rate / len(tail))
+    expected = 200 * 2 ** (4 / 12)
+    if abs(report.voice_hz - expected) > 4:
+        report.failures.append(f"voice: +4 semitones gave {report.voice_hz:.1f} Hz, not {expected:.1f}")
+    usable, why = pulse_simple.available() if sys.platform.startswith("linux") else (False, "not Linux")
+    report.voice_route = "PulseAudio directly" if usable else f"PortAudio ({why})"
+
+
 def run(video: Path | None = None, face: Path | None = None, frames: int = 12) -> SelfTestReport:
     report = SelfTestReport()
     started = time.perf_counter()
@@ -173,6 +199,10 @@ def run(video: Path | None = None, face: Path | None = None, frames: int = 12) -
             build_window_offscreen(report, models)
         except Exception as exc:
             report.failures.append(f"window: {type(exc).__name__}: {exc}")
+    try:
+        run_voice(report)
+    except Exception as exc:
+        report.failures.append(f"voice: {type(exc).__name__}: {exc}")
     report.seconds = time.perf_counter() - started
     return report
 

@@ -15,6 +15,7 @@ def test_self_test_swaps_faces_and_builds_the_window(testdata):
     assert report.frames == 6 and report.faces_swapped == 6
     assert report.window
     assert report.providers == ["CPUExecutionProvider"]
+    assert abs(report.voice_hz - 252.0) < 4 and report.voice_route == "PulseAudio directly"
 
 
 def test_self_test_fails_loudly_when_a_face_cannot_be_swapped(testdata, tmp_path):

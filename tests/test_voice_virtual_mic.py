@@ -104,6 +104,7 @@ def test_describe_audio_reports_devices_and_virtual_mic(pulse_server):
     json.dumps(data)
     assert any(d["name"] == "pulse" for d in data["inputs"])
     assert FAKE_MIC_SOURCE in data["pulse_sources"]
+    assert data["voice_backend"] == "pulse" and "libpulse-simple" in data["voice_backend_note"]
     assert data["virtual_mic"]["available"] and data["virtual_mic"]["visible_name"] == "Mirage Microphone"
 
 

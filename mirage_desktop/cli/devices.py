@@ -46,10 +46,19 @@ def devices_command(args: argparse.Namespace) -> int:
             print(f"    {line}")
     audio = data["audio"]
     print("\nAudio:")
-    for dev in audio["inputs"]:
-        print(f"  input:  {dev['name']}")
-    for dev in audio["outputs"]:
-        print(f"  output: {dev['name']}")
+    if audio["voice_backend"] == "pulse":
+        print(f"  voice route: {audio['voice_backend_note']}; pass these names to `voice --input`")
+        for name in audio["pulse_sources"]:
+            print(f"  input:  {name}")
+        for name in audio["pulse_sinks"]:
+            print(f"  output: {name}")
+    else:
+        if audio["voice_backend_note"]:
+            print(f"  voice route: {audio['voice_backend_note']}")
+        for dev in audio["inputs"]:
+            print(f"  input:  {dev['name']}")
+        for dev in audio["outputs"]:
+            print(f"  output: {dev['name']}")
     for problem in audio["errors"]:
         print(f"  {problem}")
     mic = audio["virtual_mic"]

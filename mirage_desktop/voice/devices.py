@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from mirage_desktop.voice import pulse_simple
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.virtual_mic import PulseVirtualMic, VirtualMicStatus, probe_virtual_mic
 
@@ -39,6 +40,9 @@ class AudioReport:
     pulse_sources: list[str] = field(default_factory=list)
     pulse_sinks: list[str] = field(default_factory=list)
     virtual_mic: VirtualMicStatus | None = None
+    #: the route `voice --backend auto` takes here: "pulse" (direct client) or "portaudio"
+    voice_backend: str = "portaudio"
+    voice_backend_note: str = ""
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,6 +52,8 @@ class AudioReport:
             "pulse_sources": list(self.pulse_sources),
             "pulse_sinks": list(self.pulse_sinks),
             "virtual_mic": self.virtual_mic.to_dict() if self.virtual_mic else None,
+            "voice_backend": self.voice_backend,
+            "voice_backend_note": self.voice_backend_note,
             "errors": list(self.errors),
         }
 
@@ -102,4 +108,10 @@ def describe_audio(sd: ModuleType | None = None, platform: str | None = None) ->
             report.pulse_sinks = pulse.sinks()
         except VoiceError as exc:
             report.errors.append(str(exc))
+        usable, why = pulse_simple.available()
+        if usable:
+            report.voice_backend = "pulse"
+            report.voice_backend_note = "PulseAudio/PipeWire directly (libpulse-simple)"
+        else:
+            report.voice_backend_note = f"PortAudio, because {why}"
     return report
