@@ -77,10 +77,13 @@ def _voice_settings(args: argparse.Namespace) -> VoiceSettings:
 
 
 def _print_stats(m: VoiceMetrics) -> None:
+    if m.live_latency_ms > 0:
+        latency = f"latency {m.live_latency_ms:.0f} ms (drift {m.latency_drift_ms:+.0f})"
+    else:  # the first seconds, before the server has settled and a sample was taken
+        latency = f"latency ~{m.estimated_latency_ms:.0f} ms (estimated)"
     print(
         f"[voice] {m.status}: block {m.block_ms:.0f} ms, runtime {m.runtime_ms_last:.1f} ms "
-        f"(ratio {m.ratio_last:.2f}, max {m.ratio_max:.2f}), latency {m.live_latency_ms:.0f} ms "
-        f"(drift {m.latency_drift_ms:+.0f}), "
+        f"(ratio {m.ratio_last:.2f}, max {m.ratio_max:.2f}), {latency}, "
         f"level {m.input_level_db:.0f} dB{' gate open' if m.gate_open else ''}, xruns {m.xruns}, "
         f"dropped {m.dropped_blocks}, restarts {m.stream_restarts}",
         flush=True,
