@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mirage_desktop.config.settings import VoiceSettings  # noqa: E402
-from mirage_desktop.voice.audio_io import StreamSpec  # noqa: E402
 from mirage_desktop.voice.converters.base import VoiceConverter  # noqa: E402
 from mirage_desktop.voice.converters.passthrough import PassthroughConverter  # noqa: E402
 from mirage_desktop.voice.converters.pitch import PitchShiftConverter  # noqa: E402
@@ -34,7 +33,7 @@ from mirage_desktop.voice.engine import EngineConfig, VoiceEngine  # noqa: E402
 from mirage_desktop.voice.pipeline import BlockPipeline, PipelineConfig  # noqa: E402
 from mirage_desktop.voice.pulse_server import PrivatePulse  # noqa: E402
 from mirage_desktop.voice.resample import resample  # noqa: E402
-from mirage_desktop.voice.routing import PULSE_FRAGMENT_S, PULSE_QUEUE_S, build_engine  # noqa: E402
+from mirage_desktop.voice.routing import build_engine, pulse_spec  # noqa: E402
 from mirage_desktop.voice.virtual_mic.pulse import PulseVirtualMic  # noqa: E402
 
 RATE = 48000
@@ -116,17 +115,6 @@ def run_probe(env: dict, output: str, seconds: float) -> dict:
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         return {"error": out.stderr[-500:]}
-
-
-def pulse_spec() -> StreamSpec:
-    return StreamSpec(
-        f"{FAKE_MIC}.monitor",
-        "mirage_sink",
-        RATE,
-        frames_per_callback=round(PULSE_FRAGMENT_S * RATE),
-        latency=PULSE_QUEUE_S,
-        backend="pulse",
-    )
 
 
 def wait_running(engine: VoiceEngine, timeout: float = 12.0) -> bool:
@@ -235,9 +223,10 @@ def overload(seconds: float) -> list[dict]:
     mic.open()
     rows = []
     try:
+        spec = pulse_spec(f"{FAKE_MIC}.monitor", mic.sink_name, RATE)
         for policy, adapt in (("wait", False), ("dry", False), ("dry", True)):
             cfg = EngineConfig(policy=policy, adapt=adapt, ring_seconds=30.0)
-            engine = VoiceEngine(SlowConverter(0.02), pulse_spec(), cfg)
+            engine = VoiceEngine(SlowConverter(0.02), spec, cfg)
             engine.start()
             try:
                 wait_running(engine)

@@ -22,7 +22,7 @@ from mirage_desktop.voice.converters.pitch import PitchShiftConverter
 from mirage_desktop.voice.engine import EngineConfig, VoiceEngine
 from mirage_desktop.voice.pipeline import PipelineConfig
 from mirage_desktop.voice.resample import resample
-from mirage_desktop.voice.routing import PULSE_FRAGMENT_S, PULSE_QUEUE_S
+from mirage_desktop.voice.routing import pulse_spec
 from mirage_desktop.voice.virtual_mic.pulse import PulseVirtualMic
 from tests.pulse_fixture import (
     FAKE_MIC_SINK,
@@ -58,14 +58,7 @@ def vmic(pulse_server):
 def _engine(converter: VoiceConverter, backend: str = "pulse", **config) -> VoiceEngine:
     pipe = config.pop("pipeline", PipelineConfig(gate_db=None))
     if backend == "pulse":
-        spec = StreamSpec(
-            FAKE_MIC_SOURCE,
-            "mirage_sink",
-            RATE,
-            frames_per_callback=round(PULSE_FRAGMENT_S * RATE),
-            latency=PULSE_QUEUE_S,
-            backend="pulse",
-        )
+        spec = pulse_spec(FAKE_MIC_SOURCE, "mirage_sink", RATE)
     else:
         spec = StreamSpec(resolve_device(sd, "pulse", "input"), resolve_device(sd, "pulse", "output"), RATE)
     return VoiceEngine(converter, spec, EngineConfig(pipeline=pipe, **config), sd)

@@ -11,11 +11,10 @@ import time
 from mirage_desktop.config.paths import AppPaths
 from mirage_desktop.config.settings import SettingsStore, VoiceSettings
 from mirage_desktop.voice.converters import CONVERTERS, create_converter
-from mirage_desktop.voice.devices import load_sounddevice
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.metrics import VoiceMetrics
-from mirage_desktop.voice.routing import BACKENDS, build_engine
-from mirage_desktop.voice.virtual_mic import PulseVirtualMic, make_virtual_mic
+from mirage_desktop.voice.routing import BACKENDS, build_engine, open_outputs
+from mirage_desktop.voice.virtual_mic import make_virtual_mic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,19 +92,10 @@ def _print_stats(m: VoiceMetrics) -> None:
 def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
     voice = _voice_settings(args)
     converter = create_converter(voice.converter, semitones=voice.semitones, formant=voice.formant)
-    linux = sys.platform.startswith("linux")
-    vmic = None
-    pulse = None
+    vmic, pulse, target = open_outputs(voice, sys.platform, make_virtual_mic)
     try:
-        if not voice.output_device.strip():
-            # PortAudio is only needed to find a driver's cable on Windows/macOS
-            vmic = make_virtual_mic(None if linux else load_sounddevice())
-            status = vmic.open()
-            if isinstance(vmic, PulseVirtualMic):
-                pulse = vmic
-            print(f"Virtual microphone ready: select '{status.visible_name}' in your call app.", flush=True)
-        elif linux:
-            pulse = PulseVirtualMic() if _has_pulse() else None
+        if vmic is not None:
+            print(f"Virtual microphone ready: select '{target}' in your call app.", flush=True)
         engine = build_engine(voice, converter, vmic, pulse, sample_rate=args.sample_rate)
         engine.start()
         try:
@@ -129,14 +119,6 @@ def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
         if vmic is not None:
             vmic.close()
     return 0
-
-
-def _has_pulse() -> bool:
-    try:
-        PulseVirtualMic().server_info()
-    except VoiceError:
-        return False
-    return True
 
 
 def voice_command(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from mirage_desktop import VIRTUAL_MICROPHONE_NAME
 from mirage_desktop.config.settings import VoiceSettings
 from mirage_desktop.voice.converters import create_converter
 from mirage_desktop.voice.converters.base import VoiceConverter
@@ -21,8 +20,8 @@ from mirage_desktop.voice.engine import VoiceEngine
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.gate import rms_db
 from mirage_desktop.voice.metrics import VoiceMetrics
-from mirage_desktop.voice.routing import build_engine
-from mirage_desktop.voice.virtual_mic import PulseVirtualMic, VirtualMic, make_virtual_mic
+from mirage_desktop.voice.routing import build_engine, open_outputs
+from mirage_desktop.voice.virtual_mic import VirtualMic, make_virtual_mic
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ class VoiceSession:
 def open_voice_session(
     voice: VoiceSettings,
     sd_loader: Callable[[], ModuleType] = load_sounddevice,
-    vmic_factory: Callable[[ModuleType], VirtualMic] = make_virtual_mic,
+    vmic_factory: Callable[[ModuleType | None], VirtualMic] = make_virtual_mic,
     platform: str | None = None,
 ) -> VoiceSession:
     """Open the virtual microphone and start the engine. Raises VoiceError with a user-facing message.
@@ -114,19 +113,8 @@ def open_voice_session(
     """
     platform = platform or sys.platform
     converter = LevelTap(create_converter(voice.converter, semitones=voice.semitones, formant=voice.formant))
-    vmic: VirtualMic | None = None
-    target = voice.output_device.strip()
+    vmic, pulse, target = open_outputs(voice, platform, vmic_factory, sd_loader)
     try:
-        pulse = None
-        if not target:
-            # only Windows/macOS need PortAudio to find the driver's cable
-            vmic = vmic_factory(None if platform.startswith("linux") else sd_loader())
-            status = vmic.open()
-            target = status.visible_name or VIRTUAL_MICROPHONE_NAME
-            if isinstance(vmic, PulseVirtualMic):
-                pulse = vmic
-        elif platform.startswith("linux") and PulseVirtualMic().probe().available:
-            pulse = PulseVirtualMic()
         engine = build_engine(voice, converter, vmic, pulse, platform=platform, sd_loader=sd_loader)
         engine.start()
     except BaseException:

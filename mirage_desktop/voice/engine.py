@@ -406,17 +406,21 @@ class VoiceEngine:
         drifts (the algorithmic part alone never would).
         """
         rate = self.spec.sample_rate
-        lat_in, lat_out = self.stream.latency_s if self.stream.is_open else (0.0, 0.0)
+        lat_in, lat_out = self._device_latency_s()
         backlog = max(0, self._capture.available() - self.pipeline.block_dev)
         queued = (backlog + self._playback.available()) / rate
         return lat_in + self.pipeline.algorithmic_latency_s() + queued + lat_out
 
+    def _device_latency_s(self) -> tuple[float, float]:
+        """(input, output) from the backend; 0 while closed or while the server has no figure yet."""
+        lat_in, lat_out = self.stream.latency_s if self.stream.is_open else (0.0, 0.0)
+        return tuple(x if np.isfinite(x) else 0.0 for x in (lat_in, lat_out))
+
     def _sample_latency(self) -> None:
         value = self.live_latency_s()
-        if np.isfinite(value):
-            self._latency_samples.append(value)
-            if len(self._latency_first) < _DRIFT_WINDOW:
-                self._latency_first.append(value)
+        self._latency_samples.append(value)
+        if len(self._latency_first) < _DRIFT_WINDOW:
+            self._latency_first.append(value)
 
     # --- reporting -------------------------------------------------------------------------------------
     def metrics(self) -> VoiceMetrics:
@@ -431,8 +435,7 @@ class VoiceEngine:
         m.lookahead_ms = round(pipe.lookahead / pipe.rate * 1000, 3)
         m.buffer_ms = self.config.buffer_ms
         m.algorithmic_latency_ms = round(pipe.algorithmic_latency_s() * 1000, 2)
-        lat_in, lat_out = self.stream.latency_s if self.stream.is_open else (0.0, 0.0)
-        lat_in, lat_out = (x if np.isfinite(x) else 0.0 for x in (lat_in, lat_out))
+        lat_in, lat_out = self._device_latency_s()
         m.device_input_latency_ms = round(lat_in * 1000, 2)
         m.device_output_latency_ms = round(lat_out * 1000, 2)
         m.estimated_latency_ms = round(m.algorithmic_latency_ms + m.buffer_ms + (lat_in + lat_out) * 1000, 2)

@@ -14,7 +14,12 @@ import numpy as np
 
 from mirage_desktop.voice.audio_io import RingIO, StreamSpec
 from mirage_desktop.voice.errors import VoiceError
-from mirage_desktop.voice.pulse_simple import PA_STREAM_PLAYBACK, PA_STREAM_RECORD, PulseSimpleStream
+from mirage_desktop.voice.pulse_simple import (
+    DEFAULT_DEVICE_NAMES,
+    PA_STREAM_PLAYBACK,
+    PA_STREAM_RECORD,
+    PulseSimpleStream,
+)
 from mirage_desktop.voice.ring_buffer import RingBuffer
 
 _JOIN_TIMEOUT_S = 1.0
@@ -25,7 +30,7 @@ def _device_name(ref: object) -> str | None:
     if ref is None or not isinstance(ref, str):
         return None
     name = ref.strip()
-    return None if name.lower() in ("", "pulse", "default") else name
+    return None if name.lower() in DEFAULT_DEVICE_NAMES else name
 
 
 class PulseRingedStream(RingIO):

@@ -25,6 +25,8 @@ PA_STREAM_PLAYBACK = 1
 PA_STREAM_RECORD = 2
 PA_SAMPLE_FLOAT32LE = 5
 _DEFAULT = 0xFFFFFFFF  # (uint32_t) -1: "let the server choose"
+#: device names that mean the server's default (PortAudio's own names for it included)
+DEFAULT_DEVICE_NAMES = ("", "pulse", "default")
 
 
 class _SampleSpec(ctypes.Structure):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from mirage_desktop import VIRTUAL_MICROPHONE_NAME
 from mirage_desktop.config.settings import VoiceSettings
 from mirage_desktop.voice import pulse_simple
 from mirage_desktop.voice.audio_io import (
@@ -30,7 +31,7 @@ from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.pipeline import PipelineConfig
 from mirage_desktop.voice.virtual_mic import PulseVirtualMic, VirtualMic
 
-PULSE_DEVICES = ("", "pulse", "default")
+PULSE_DEVICES = pulse_simple.DEFAULT_DEVICE_NAMES
 BACKENDS = ("auto", "pulse", "portaudio")
 #: the pulse backend's I/O fragment and server-side playback queue, chosen with bench_voice.py:
 #: 5 ms fragments and a 20 ms queue had no gaps with a busy core beside them; 10 ms/30 ms added ~30 ms
@@ -70,38 +71,71 @@ def _match(name: str, names: list[str]) -> str | None:
 
 
 def _refuse_own_output(pulse: PulseVirtualMic, source: str) -> None:
-    if source in (pulse.source_name, f"{pulse.sink_name}.monitor"):
-        # Recording our own output would feed the converted voice back into itself.
+    if source in pulse.own_sources():
         raise VoiceError(f"'{source}' is Mirage's own output; pick your real microphone as the input.")
+
+
+def _pick(wanted: str, names: list[str], label: str, kind: str, hint: str = "") -> str:
+    """A server name for ``wanted`` ("" = the server's default), or a message listing what exists."""
+    if wanted.lower() in PULSE_DEVICES:
+        return ""
+    match = _match(wanted, names)
+    if match is None:
+        raise VoiceError(
+            f"No {label} matches {wanted!r}. PulseAudio {kind}: {'; '.join(names) or 'none'}.{hint}"
+        )
+    return match
 
 
 def route_pulse(voice: VoiceSettings, pulse: PulseVirtualMic, to_virtual_mic: bool) -> Routing:
     """Server names for the direct client: "" means the server's default source/sink."""
     name = voice.input_device.strip()
-    source = ""
-    if name.lower() not in PULSE_DEVICES:
-        sources = pulse.sources()
-        source = _match(name, sources) or ""
-        if not source:
-            raise VoiceError(
-                f"No microphone matches {name!r}. PulseAudio sources: {'; '.join(sources) or 'none'}. "
-                "Pick one with --input (or in Settings), or run `mirage-cli devices`."
-            )
+    sources = pulse.sources() if name.lower() not in PULSE_DEVICES else []
+    hint = " Pick one with --input (or in Settings), or run `mirage-cli devices`."
+    source = _pick(name, sources, "microphone", "sources", hint)
     default_source = pulse.server_info().get("Default Source", "")
     _refuse_own_output(pulse, source or default_source)
     if to_virtual_mic:
         sink = pulse.sink_name
     else:
         wanted = voice.output_device.strip()
-        sink = ""
-        if wanted.lower() not in PULSE_DEVICES:
-            sinks = pulse.sinks()
-            sink = _match(wanted, sinks) or ""
-            if not sink:
-                raise VoiceError(
-                    f"No output device matches {wanted!r}. PulseAudio sinks: {'; '.join(sinks) or 'none'}."
-                )
+        sinks = pulse.sinks() if wanted.lower() not in PULSE_DEVICES else []
+        sink = _pick(wanted, sinks, "output device", "sinks")
     return Routing(source, sink, backend="pulse")
+
+
+def pulse_spec(source: str | None, sink: str | None, rate: int = PULSE_RATE) -> StreamSpec:
+    """A stream spec for the direct PulseAudio client with the measured fragment and queue."""
+    return StreamSpec(
+        source,
+        sink,
+        rate,
+        frames_per_callback=round(PULSE_FRAGMENT_S * rate),
+        latency=PULSE_QUEUE_S,
+        backend="pulse",
+    )
+
+
+def open_outputs(
+    voice: VoiceSettings,
+    platform: str,
+    vmic_factory: Callable[[ModuleType | None], VirtualMic],
+    sd_loader: Callable[[], ModuleType] = load_sounddevice,
+) -> tuple[VirtualMic | None, PulseVirtualMic | None, str]:
+    """Open the virtual microphone unless the user plays to a device of their own.
+
+    Returns it (or None), a PulseAudio control handle where a server answers (Linux), and where
+    the voice goes, in words. Only Windows/macOS need PortAudio here, to find the driver's cable.
+    """
+    linux = platform.startswith("linux")
+    target = voice.output_device.strip()
+    if target:
+        candidate = PulseVirtualMic() if linux else None
+        return None, candidate if candidate is not None and candidate.reachable() else None, target
+    vmic = vmic_factory(None if linux else sd_loader())
+    status = vmic.open()
+    pulse = vmic if isinstance(vmic, PulseVirtualMic) else None
+    return vmic, pulse, status.visible_name or VIRTUAL_MICROPHONE_NAME
 
 
 def route_linux(voice: VoiceSettings, pulse: PulseVirtualMic | None) -> Routing:
@@ -157,29 +191,13 @@ def build_engine(
         assert pulse is not None
         routing = route_pulse(voice, pulse, to_virtual_mic and vmic is pulse)
         rate = sample_rate or PULSE_RATE  # the server converts to and from the devices' own rates
-        fragment = round(PULSE_FRAGMENT_S * rate)
-        spec = StreamSpec(
-            routing.input_device or None,
-            routing.output_device or None,
-            rate,
-            frames_per_callback=fragment,
-            latency=PULSE_QUEUE_S,
-            backend="pulse",
-        )
+        spec = pulse_spec(routing.input_device or None, routing.output_device or None, rate)
         monitor_spec = None
         if voice.monitor:
             if vmic is pulse:
                 pulse.start_monitor(voice.monitor_device or None)  # inside the server: no 2nd stream
             else:
-                sink = voice.monitor_device.strip()
-                monitor_spec = StreamSpec(
-                    None,
-                    sink or None,
-                    rate,
-                    frames_per_callback=fragment,
-                    latency=PULSE_QUEUE_S,
-                    backend="pulse",
-                )
+                monitor_spec = pulse_spec(None, voice.monitor_device.strip() or None, rate)
         source = routing.input_device or None
         return VoiceEngine(
             converter,

@@ -220,8 +220,16 @@ class PulseVirtualMic:
         if errors:
             raise VoiceError("could not remove every virtual microphone module: " + "; ".join(errors))
 
-    def _own_sources(self) -> set[str]:
+    def own_sources(self) -> set[str]:
+        """Sources that carry Mirage's own output: recording one would feed the voice back into itself."""
         return {self.source_name, f"{self.sink_name}.monitor"}
+
+    def reachable(self) -> bool:
+        try:
+            self.server_info()
+        except VoiceError:
+            return False
+        return True
 
     def input_feedback(self, requested: str | None, pid: int | None = None) -> str:
         """A message when this process records (or a reopen would record) Mirage's own output, else "".
@@ -231,7 +239,7 @@ class PulseVirtualMic:
         fed back into itself and howl into the call.
         """
         pid = os.getpid() if pid is None else pid
-        own = self._own_sources()
+        own = self.own_sources()
         names = {}
         for line in self._run("list", "short", "sources").splitlines():
             parts = line.split("\t")
