@@ -37,6 +37,7 @@ class SelfTestReport:
     faces_swapped: int = 0
     providers: list[str] = field(default_factory=list)
     window: bool = False
+    qt_binding: str = ""
     #: dominant frequency of a 200 Hz tone after the voice changer's +4 semitones (~252 Hz)
     voice_hz: float = 0.0
     voice_route: str = ""
@@ -52,6 +53,7 @@ class SelfTestReport:
             f"frames processed: {self.frames}, faces swapped: {self.faces_swapped}",
             f"execution providers: {', '.join(self.providers) or 'n/a'}",
             f"main window built offscreen: {'yes' if self.window else 'no'}",
+            f"Qt binding: {self.qt_binding or 'n/a'}",
             f"voice changer: 200 Hz +4 semitones -> {self.voice_hz:.1f} Hz",
             f"live voice route here: {self.voice_route}",
         ]
@@ -162,6 +164,14 @@ def build_window_offscreen(report: SelfTestReport, models: Path) -> None:
         report.window = window.isVisible()
         window.close()
         app.processEvents()
+    from mirage_desktop.gui.qt_health import probe_binding
+
+    health = probe_binding()
+    report.qt_binding = health.describe()
+    if health.leaking:
+        report.failures.append(
+            f"{health.describe()}: a live window would abort within minutes; rebuild with the pinned PySide6"
+        )
 
 
 def run_voice(report: SelfTestReport) -> None:
