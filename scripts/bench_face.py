@@ -30,7 +30,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from mirage_desktop.frame import Frame
 from mirage_desktop.processing.face.detector import ScrfdDetector
@@ -42,8 +41,12 @@ from mirage_desktop.processing.face.swapper import FaceSwapper, load_emap
 from mirage_desktop.processing.face.tracker import FaceTracker
 from mirage_desktop.runtime.onnx_session import SessionFactory
 from mirage_desktop.runtime.providers import ProviderConfig
+from mirage_desktop.runtime.telemetry import create_session, onnxruntime_module
 from mirage_desktop.testmodels import arcface, inswapper
 from mirage_desktop.testmodels.scrfd import build_scrfd_flops, conv_flops, obama_template
+
+# the reference path (insightface) imports ORT too; importing Mirage first switched its telemetry off
+ort = onnxruntime_module()
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 SIZES = ((640, 360), (1280, 720), (1920, 1080))
@@ -153,7 +156,7 @@ class Reference:
         options.intra_op_num_threads = threads
         self.app = FaceAnalysis(name=str(root / "models" / "bench_pack"), providers=CPU, sess_options=options)
         self.app.prepare(ctx_id=0, det_size=(640, 640))
-        session = ort.InferenceSession(str(swap_path), sess_options=options, providers=CPU)
+        session = create_session(swap_path, options, CPU)
         self.swapper = INSwapper(model_file=str(swap_path), session=session)
         self.tasks = sorted(self.app.models)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import mirage_desktop  # noqa: F401  (first: it switches ONNX Runtime's telemetry off before any test loads ORT)
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

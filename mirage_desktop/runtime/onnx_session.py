@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+import onnxruntime as ort  # mirage_desktop/__init__ already switched its telemetry off
 
 from mirage_desktop.runtime.providers import (
     GPU_PROVIDERS,
@@ -20,6 +20,7 @@ from mirage_desktop.runtime.providers import (
     choose_providers,
     preload_gpu_libraries,
 )
+from mirage_desktop.runtime.telemetry import create_session
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,7 @@ class SessionFactory:
                 log.debug(note)
         source = str(model) if isinstance(model, (str, Path)) else model
         try:
-            session = ort.InferenceSession(
-                source, sess_options=session_options(self.intra_op_threads), providers=specs
-            )
+            session = create_session(source, session_options(self.intra_op_threads), specs)
         except Exception as exc:
             raise RuntimeError(
                 f"Could not load the model {label}: {exc}. The file may be damaged or not an ONNX model; "

@@ -17,6 +17,7 @@ from typing import Any
 
 from mirage_desktop.runtime.probe_model import identity_model_bytes
 from mirage_desktop.runtime.quiet import native_output_captured
+from mirage_desktop.runtime.telemetry import create_session, onnxruntime_module
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class ProviderReport:
 def _session_providers(ort: ModuleType, model: bytes, specs: list[ProviderSpec]) -> list[str]:
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the fallback is reported by the probe, not as an ORT error dump
-    session = ort.InferenceSession(model, sess_options=options, providers=specs)
+    session = create_session(model, options, specs, ort=ort)
     return list(session.get_providers())
 
 
@@ -190,7 +191,7 @@ def probe_providers(
     """
     config = config or ProviderConfig()
     if ort is None:
-        import onnxruntime as ort
+        ort = onnxruntime_module()
     report = ProviderReport(
         available=list(ort.get_available_providers()), onnxruntime_version=str(ort.__version__)
     )
@@ -234,8 +235,7 @@ def choose_providers(config: ProviderConfig, report: ProviderReport | None = Non
     """
     if report is None:
         # probe only what could be chosen: a failing TensorRT/CUDA probe costs time and log noise
-        import onnxruntime as ort
-
+        ort = onnxruntime_module()
         report = probe_providers(config, only=candidate_providers(config, ort.get_available_providers()))
     names = candidate_providers(config, report.working)
     check_cuda_only(names, config, "ONNX Runtime")

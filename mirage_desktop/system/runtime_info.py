@@ -74,8 +74,9 @@ def ort_info() -> OrtInfo:
             "`pip uninstall -y " + " ".join(dists) + "` then reinstall Mirage."
         )
     try:
-        import onnxruntime as ort
+        from mirage_desktop.runtime.telemetry import onnxruntime_module
 
+        ort = onnxruntime_module()
         version = ort.__version__
         providers = list(ort.get_available_providers())
     except Exception as exc:  # a broken install must still produce a report

@@ -143,7 +143,7 @@ class ScrfdDetector:
     @classmethod
     def from_path(cls, path: str | Path, providers: list | None = None, **kw: Any) -> ScrfdDetector:
         """Load a detector from an .onnx file; ModelContractError says what is wrong with a bad file."""
-        import onnxruntime as ort
+        from mirage_desktop.runtime.telemetry import create_session
 
         path = Path(path)
         if not path.is_file():
@@ -152,7 +152,7 @@ class ScrfdDetector:
                 "or choose its location in the settings."
             )
         try:
-            session = ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
+            session = create_session(path, None, providers or ["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises several unrelated types for unreadable files
             raise ModelContractError(
                 f"The face detector model '{path.name}' could not be loaded ({exc}). The file may be "
