@@ -101,6 +101,9 @@ class EngineController(QObject):
         self._start_after_stop = False
         self._stop_threads: list[threading.Thread] = []
         self._chain_problems: set[str] = set()
+        #: areas the running engine reported: they describe that run and end with it
+        self._run_problems: set[str] = set()
+        self._run_problems_lock = threading.Lock()
         self._output = _Mailbox(self)
         self._output.ready.connect(self.frame_ready)
         self._raw = _Mailbox(self)
@@ -157,7 +160,7 @@ class EngineController(QObject):
             preview_max_fps=self._preview_max_fps,
             processors=processors,
         )
-        pipeline = build_pipeline(build_settings, request, on_problem=self.problem.emit)
+        pipeline = build_pipeline(build_settings, request, on_problem=self._engine_problem)
         pipeline_ref.append(pipeline)
         chain = pipeline.chain
         chain.set_enabled("face_swap", face.swap_enabled)
@@ -184,7 +187,11 @@ class EngineController(QObject):
         )
         self._stop_threads.append(thread)
         thread.start()
-        for area in self._chain_problems:
+        # what this run reported (a camera that would not open, a sink that failed) is stale once
+        # it stops: a restart on another source must not keep showing "Cannot open camera 0"
+        with self._run_problems_lock:
+            stale, self._run_problems = self._chain_problems | self._run_problems, set()
+        for area in stale:
             self.problem.emit(area, "")
         self._chain_problems.clear()
         self.running_changed.emit(False)
@@ -251,7 +258,17 @@ class EngineController(QObject):
     def metrics(self) -> MetricsSnapshot | None:
         return self._pipeline.metrics() if self._pipeline is not None else None
 
+    @property
+    def wants_virtual_camera(self) -> bool:
+        return self._virtual_camera and self.settings.output.virtual_camera
+
     # -- engine threads → GUI --------------------------------------------------------------------
+    def _engine_problem(self, area: str, message: str) -> None:
+        if message:  # engine threads
+            with self._run_problems_lock:
+                self._run_problems.add(area)
+        self.problem.emit(area, message)
+
     def _on_preview(self, image: np.ndarray, frame: Frame) -> None:
         self._output.put(to_qimage(image))  # output thread
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+from mirage_desktop.sinks.virtual_camera import runnable_lines
+
 
 class FixDialog(QDialog):
     def __init__(self, title: str, problem: str, fix: str, parent: QWidget | None = None) -> None:
@@ -18,8 +20,11 @@ class FixDialog(QDialog):
         # a wrapped command is easy to mis-copy by hand: keep each on one line
         self.commands.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.commands.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        # only what a terminal can run: explanation pasted into a shell fails or, worse, runs
+        self.runnable = runnable_lines(fix)
         self.copy_button = QPushButton("Copy commands")
         self.copy_button.clicked.connect(self.copy)
+        self.copy_button.setEnabled(bool(self.runnable))
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
         buttons = QHBoxLayout()
@@ -33,5 +38,5 @@ class FixDialog(QDialog):
         layout.addLayout(buttons)
 
     def copy(self) -> None:
-        QGuiApplication.clipboard().setText(self.commands.toPlainText())
+        QGuiApplication.clipboard().setText("\n".join(self.runnable) + "\n")
         self.copy_button.setText("Copied")

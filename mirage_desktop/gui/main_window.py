@@ -1,10 +1,12 @@
-"""The main window: live preview with LIVE badges, the problems strip, and Face/Voice/Devices/Stats tabs.
+"""The main window: the live preview under one on-air status, the problems strip, and the
+Face/Voice/Devices/Stats tabs.
 
 It only wires parts together and paints; every heavy step runs in the controllers or on workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mirage_desktop import APP_NAME, VIRTUAL_CAMERA_NAME, VIRTUAL_MICROPHONE_NAME
+from mirage_desktop import APP_NAME
 from mirage_desktop.engine.metrics import MetricsSnapshot
 from mirage_desktop.gui.devices_panel import DevicesPanel
 from mirage_desktop.gui.engine_controller import EngineController
@@ -32,6 +34,7 @@ from mirage_desktop.gui.face_controls import FaceControls
 from mirage_desktop.gui.first_run import ModelsDialog, ResponsibleUseDialog
 from mirage_desktop.gui.gallery import GalleryWidget
 from mirage_desktop.gui.identity_store import Identity, IdentityStore
+from mirage_desktop.gui.on_air import CallState, on_air
 from mirage_desktop.gui.photo_faces import PhotoAnalysis
 from mirage_desktop.gui.preview_widget import PreviewWidget
 from mirage_desktop.gui.problems_panel import ProblemsPanel
@@ -46,10 +49,13 @@ from mirage_desktop.sinks.virtual_camera import driver_fix
 from mirage_desktop.sources.camera_list import CameraDevice, list_cameras
 from mirage_desktop.system.virtual_camera_status import VirtualCameraStatus, virtual_camera_status
 from mirage_desktop.voice.devices import AudioReport, describe_audio
+from mirage_desktop.voice.virtual_mic import remove_crashed_leftovers
 
 START_SHORTCUT = "Ctrl+Space"
 SWAP_SHORTCUT = "Ctrl+F"
 SIDE_WIDTH = 420
+#: the size a new window asks for; it shrinks to fit the screen (1366×768 and 1280×720 laptops)
+DEFAULT_SIZE = (1280, 760)
 
 
 @dataclass
@@ -66,21 +72,28 @@ class WindowParts:
     audio: Callable[[], AudioReport] = describe_audio
     theme: ThemeManager | None = None
     save_settings: Callable[[], None] = field(default=lambda: None)
+    #: run once on a worker at start-up: remove what a crashed Mirage left in the sound server
+    clean_leftovers: Callable[[], object] = remove_crashed_leftovers
 
 
-def _badge(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("badge")
-    label.setProperty("live", False)
-    return label
+def _restyle(widget: QWidget, name: str, value: object) -> None:
+    if widget.property(name) != value:
+        widget.setProperty(name, value)
+        widget.style().unpolish(widget)  # dynamic property → restyle
+        widget.style().polish(widget)
 
 
-def _set_live(label: QLabel, live: bool, text: str) -> None:
-    label.setText(text)
-    if label.property("live") != live:
-        label.setProperty("live", live)
-        label.style().unpolish(label)  # dynamic property → restyle
-        label.style().polish(label)
+def fit_to_screen(window: QWidget, wanted: tuple[int, int] = DEFAULT_SIZE) -> tuple[int, int]:
+    """Ask for ``wanted`` but never more than the screen's free area (taskbar and title excluded)."""
+    screen = window.screen()
+    width, height = wanted
+    if screen is not None:
+        free = screen.availableGeometry()
+        frame_h = 40  # title bar and borders the window manager adds outside our geometry
+        width = min(width, free.width())
+        height = min(height, free.height() - frame_h)
+    window.resize(width, height)
+    return width, height
 
 
 class MainWindow(QMainWindow):
@@ -92,7 +105,6 @@ class MainWindow(QMainWindow):
         self.settings = parts.controller.settings
         self.runner = TaskRunner(max_threads=2, parent=self)
         self.setWindowTitle(APP_NAME)
-        self.resize(1280, 780)
         self.quitting = False
         self.tray = None
         self.models_dialog: ModelsDialog | None = None
@@ -102,22 +114,22 @@ class MainWindow(QMainWindow):
         self.start_button.setObjectName("primary")
         self.start_button.setToolTip(f"Start / stop ({START_SHORTCUT})")
         self.start_button.clicked.connect(self.toggle)
-        self.camera_badge = _badge(f"{VIRTUAL_CAMERA_NAME} off")
-        self.mic_badge = _badge(f"{VIRTUAL_MICROPHONE_NAME} off")
+        self.on_air = QLabel()
+        self.on_air.setObjectName("onair")
+        self._call = CallState()
         self.quick_stats = QLabel("")
         self.quick_stats.setObjectName("muted")
         header = QHBoxLayout()
         header.addWidget(self.start_button)
         header.addSpacing(8)
-        header.addWidget(self.camera_badge)
-        header.addWidget(self.mic_badge)
+        header.addWidget(self.on_air)
         header.addStretch(1)
         header.addWidget(self.quick_stats)
 
         # -- preview + problems
         self.preview = PreviewWidget()
         self.preview.set_mode(self.settings.gui.raw_preview)
-        self.problems = ProblemsPanel(driver_fix)
+        self.problems = ProblemsPanel(driver_fix, open_models=self.show_models)
 
         # -- side tabs
         self.source_panel = SourceFacePanel(
@@ -198,6 +210,9 @@ class MainWindow(QMainWindow):
         active = self.settings.gui.active_identity
         if active and not self.gallery.select(active):
             self.settings.gui.active_identity = ""
+        self._show_on_air()
+        fit_to_screen(self)
+        self.runner.submit(parts.clean_leftovers)
 
     def _build_menu(self) -> None:
         bar = self.menuBar()
@@ -301,8 +316,9 @@ class MainWindow(QMainWindow):
         self.start_button.setProperty("live", running)
         self.start_button.style().unpolish(self.start_button)
         self.start_button.style().polish(self.start_button)
+        self._set_call(video_running=running, camera_live=False, camera_unavailable=False)
         if not running:
-            _set_live(self.camera_badge, False, f"{VIRTUAL_CAMERA_NAME} off")
+            self._set_call(real_face_exposed=False)
             self.quick_stats.setText("")
             self.preview.clear("Stopped. Press Start to go live again.")
         else:
@@ -311,10 +327,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _show_quick_stats(self, snap: MetricsSnapshot) -> None:
         on_camera = any(s.startswith("virtual_camera") for s in snap.sinks_active)
-        _set_live(
-            self.camera_badge,
-            on_camera,
-            f"● LIVE on {VIRTUAL_CAMERA_NAME}" if on_camera else f"{VIRTUAL_CAMERA_NAME} not available",
+        self._set_call(
+            camera_live=on_camera,
+            camera_unavailable=not on_camera and self.controller.wants_virtual_camera,
+            real_face_exposed=bool(snap.processors.get("real_face_exposed", False)),
         )
         latency = "–" if snap.latency_ms_p50 is None else f"{snap.latency_ms_p50:.0f} ms"
         self.quick_stats.setText(f"{snap.fps_out:.1f} fps · latency {latency}")
@@ -322,13 +338,21 @@ class MainWindow(QMainWindow):
     @Slot(str, str)
     def _voice_state(self, state: str, message: str) -> None:
         live = state == LIVE
-        _set_live(
-            self.mic_badge,
-            live,
-            f"● LIVE on {VIRTUAL_MICROPHONE_NAME}" if live else f"{VIRTUAL_MICROPHONE_NAME} off",
-        )
+        self._set_call(mic_live=live)
         if not live:
             self.stats.clear_voice()
+
+    def _set_call(self, **changes: bool) -> None:
+        call = dataclasses.replace(self._call, **changes)
+        if call != self._call:
+            self._call = call
+            self._show_on_air()
+
+    def _show_on_air(self) -> None:
+        status = on_air(self._call)
+        self.on_air.setText(status.text)
+        self.on_air.setToolTip(status.tooltip)
+        _restyle(self.on_air, "state", status.state)
 
     # -- lifetime ----------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Slot
@@ -11,9 +12,31 @@ from mirage_desktop.gui.fix_dialog import FixDialog
 
 VIRTUAL_CAMERA_AREA = "sink:VirtualCameraSink"
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`])")
+_MODEL_WORDS = ("model", ".onnx", "det_10g", "w600k", "inswapper")
+
+
+def window_text(message: str) -> tuple[str, bool]:
+    """The message as the window shows it, and whether it is about models.
+
+    Engine messages are written for both the CLI and the window; in the window, a sentence that
+    tells the user to run `mirage-cli` is replaced by the button that does the same thing.
+    """
+    sentences = _SENTENCE.split(message.strip())
+    kept = [s for s in sentences if "mirage-cli" not in s]
+    about_models = any(w in message.lower() for w in _MODEL_WORDS)
+    if len(kept) < len(sentences) and about_models:
+        kept.append("Use Open Models… to download or add it.")
+    return " ".join(kept) or message, about_models
+
 
 class ProblemsPanel(QFrame):
-    def __init__(self, driver_fix: Callable[[], str], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        driver_fix: Callable[[], str],
+        parent: QWidget | None = None,
+        open_models: Callable[[], object] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("problems")
         self._driver_fix = driver_fix
@@ -23,10 +46,19 @@ class ProblemsPanel(QFrame):
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.fix_button = QPushButton("How to fix…")
         self.fix_button.clicked.connect(self.show_fix)
+        self.models_button = QPushButton("Open Models…")
+        self.models_button.setVisible(False)
+        if open_models is not None:
+            self.models_button.clicked.connect(lambda: open_models())
+        self._can_open_models = open_models is not None
         self.dialog: FixDialog | None = None
         row = QHBoxLayout()
         row.addWidget(self.text, 1)
-        row.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignTop)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.fix_button)
+        buttons.addWidget(self.models_button)
+        buttons.addStretch(1)
+        row.addLayout(buttons)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.addLayout(row)
@@ -49,12 +81,18 @@ class ProblemsPanel(QFrame):
         self._refresh()
 
     def _refresh(self) -> None:
-        lines = [
-            f"⚠ {message.splitlines()[0]}" if area == VIRTUAL_CAMERA_AREA else f"⚠ {message}"
-            for area, message in self._problems.items()
-        ]
+        lines = []
+        models = False
+        for area, message in self._problems.items():
+            if area == VIRTUAL_CAMERA_AREA:
+                lines.append(f"⚠ {message.splitlines()[0]}")
+                continue
+            text, about_models = window_text(message)
+            models = models or about_models
+            lines.append(f"⚠ {text}")
         self.text.setText("\n".join(lines))
         self.fix_button.setVisible(VIRTUAL_CAMERA_AREA in self._problems)
+        self.models_button.setVisible(models and self._can_open_models)
         self.setVisible(bool(self._problems))
 
     @Slot()

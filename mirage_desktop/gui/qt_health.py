@@ -36,10 +36,11 @@ def _counts() -> dict[str, int]:
     return {"None": sys.getrefcount(None), "True": sys.getrefcount(True), "False": sys.getrefcount(False)}
 
 
-def probe_binding(calls: int = 2000) -> BindingHealth:
+def probe_binding(calls: int = 300) -> BindingHealth:
     """Run ``calls`` rounds of the Qt calls the window makes most; needs a QApplication.
 
-    Kept small by default: a leaking binding would take ~5 references per round from ``None``.
+    Kept small by default: a leaking binding takes ~6 references per round from ``None``, and a
+    few thousand more would abort the process before it could report anything.
     """
     import PySide6
     from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap

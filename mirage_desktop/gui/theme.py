@@ -59,6 +59,10 @@ def stylesheet(dark: bool) -> str:
     QLabel#badge {{ color: white; background: {LIVE_RED}; border-radius: 10px; padding: 3px 10px;
                     font-weight: 700; }}
     QLabel#badge[live="false"] {{ background: transparent; color: {muted}; border: 1px solid {border}; }}
+    QLabel#onair {{ border-radius: 10px; padding: 3px 10px; font-weight: 700;
+                    background: transparent; color: {muted}; border: 1px solid {border}; }}
+    QLabel#onair[state="live"] {{ color: white; background: {LIVE_RED}; border: none; }}
+    QLabel#onair[state="warn"] {{ color: black; background: #f0a000; border: none; }}
     QTabWidget::pane {{ border: 1px solid {border}; border-radius: 6px; }}
     QFrame#problems {{ border: 1px solid #d88a00; border-radius: 8px; background: rgba(216,138,0,0.10); }}
     """

@@ -29,12 +29,17 @@ LINUX_MODPROBE = (
 
 
 def driver_fix(system: str | None = None) -> str:
-    """The exact steps that give the user a working "Mirage Camera" on this OS."""
+    """The exact steps that give the user a working "Mirage Camera" on this OS.
+
+    A line indented by two spaces is a command to run as it stands (``runnable_lines``); every
+    other line is explanation.
+    """
     system = system or platform.system()
     if system == "Linux":
         return (
-            "Install and load the v4l2loopback driver:\n"
-            "  sudo apt install v4l2loopback-dkms   (Fedora: sudo dnf install v4l2loopback)\n"
+            "Install and load the v4l2loopback driver (Debian/Ubuntu below; on Fedora install it with "
+            "`sudo dnf install v4l2loopback` instead of the first line):\n"
+            "  sudo apt install v4l2loopback-dkms\n"
             f"  {LINUX_MODPROBE}\n"
             "exclusive_caps=1 is what lets Chrome, Zoom and Meet list the camera."
         )
@@ -49,6 +54,11 @@ def driver_fix(system: str | None = None) -> str:
     return "No virtual camera backend is known for this operating system."
 
 
+def runnable_lines(fix: str) -> list[str]:
+    """The commands in a ``driver_fix`` text, one per line, ready to paste into a terminal."""
+    return [line.strip() for line in fix.splitlines() if line.startswith("  ") and line.strip()]
+
+
 def find_loopback_device(label: str = VIRTUAL_CAMERA_NAME, sysfs: Path = V4L_SYSFS) -> str | None:
     """The /dev/videoN whose v4l2loopback card_label is ``label``, or None."""
     if not sysfs.is_dir():
@@ -61,6 +71,11 @@ def find_loopback_device(label: str = VIRTUAL_CAMERA_NAME, sysfs: Path = V4L_SYS
         if name.lower() == label.lower():
             return f"/dev/{node.name}"
     return None
+
+
+def known_backends() -> list[str]:
+    """The pyvirtualcam backends registered in this process (the built-in ones plus any registered)."""
+    return sorted(pyvirtualcam.camera.BACKENDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +146,12 @@ class VirtualCameraSink(FrameSink):
         fmt, _ = _FORMATS[self.pixel_format]
         errors: list[str] = []
         for target in plan_targets(self.camera_name, self.backend, self._system, self._sysfs):
+            if target.backend and target.backend not in known_backends():
+                # pyvirtualcam raises a bare KeyError for it, then its half-built Camera's __del__
+                # prints "Exception ignored" on stderr: refuse it before a Camera is created.
+                known = ", ".join(known_backends()) or "none on this system"
+                errors.append(f"unknown backend '{target.backend}' (known: {known})")
+                continue
             try:
                 cam = pyvirtualcam.Camera(
                     width, height, fps, fmt=fmt, device=target.device, backend=target.backend

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from types import ModuleType
 
@@ -9,6 +10,8 @@ from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.virtual_mic import macos, windows
 from mirage_desktop.voice.virtual_mic.base import VirtualMic, VirtualMicStatus
 from mirage_desktop.voice.virtual_mic.pulse import PulseVirtualMic
+
+log = logging.getLogger(__name__)
 
 
 class DetectedVirtualMic:
@@ -51,6 +54,22 @@ def make_virtual_mic(sd: ModuleType | None, platform: str | None = None) -> Virt
     return DetectedVirtualMic(probe_virtual_mic(sd, platform))
 
 
+def remove_crashed_leftovers(platform: str | None = None) -> list[int]:
+    """Unload the virtual microphone a crashed Mirage left behind; best effort, at every start.
+
+    Without it a crash's "Mirage Microphone" would stay listed (and silent) in every call app
+    until the user next turned voice on.
+    """
+    platform = platform or sys.platform
+    if not platform.startswith("linux"):
+        return []
+    try:
+        return PulseVirtualMic().remove_crashed()
+    except (VoiceError, OSError) as exc:  # no sound server or no pactl: nothing can be left over
+        log.debug("no leftover check: %s", exc)
+        return []
+
+
 __all__ = [
     "DetectedVirtualMic",
     "PulseVirtualMic",
@@ -58,4 +77,5 @@ __all__ = [
     "VirtualMicStatus",
     "make_virtual_mic",
     "probe_virtual_mic",
+    "remove_crashed_leftovers",
 ]

@@ -165,6 +165,21 @@ class PulseVirtualMic:
                 removed.append(module.index)
         return removed
 
+    def remove_crashed(self) -> list[int]:
+        """Unload only what a Mirage that no longer runs left behind (safe while another one is live).
+
+        Run at every app start, so a crash's "Mirage Microphone" is gone by the next start even
+        when voice stays off; ``open()`` then also clears ownerless leftovers of older versions.
+        """
+        removed = []
+        for module in sorted(self.modules(), key=lambda m: m.index, reverse=True):
+            owner = self._owner(module) if self._is_ours(module) else None
+            if owner is None or owner == self.pid or _is_pid_alive(owner):
+                continue
+            self._run("unload-module", str(module.index))
+            removed.append(module.index)
+        return removed
+
     def _load(self, *args: str) -> int:
         index = int(self._run("load-module", *args).strip())
         self.loaded.append(index)
