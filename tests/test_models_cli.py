@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -177,3 +180,69 @@ def test_register_builds_a_default_store(tmp_path, monkeypatch, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert Path(payload["models_dir"]) == tmp_path / "shipped"
     assert {m["id"] for m in payload["models"]} >= {"inswapper_128", "det_10g", "codeformer"}
+
+
+class SilentServer:
+    """A real TCP server that accepts every connection and never sends a byte (a stuck mirror)."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}{path}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)  # held open, never answered
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for conn in self.accepted:
+            conn.close()
+        self._sock.close()
+
+
+def test_a_mirror_that_never_answers_is_named_abandoned_once_and_the_next_one_used(tmp_path, capsys, server):
+    silent = SilentServer()
+    try:
+        stuck = silent.url("/swap.onnx")
+        good = server.add("/swap.onnx", SWAP)
+        manifest = Manifest.from_dict({"models": [model_dict("swap", SWAP, [stuck, good])]})
+        # Three attempts per mirror: a stall must still cost one timeout, not three.
+        settings = DownloadSettings(timeout=0.5, attempts_per_mirror=3, retry_delay=0.2)
+
+        def factory(**options) -> ModelStore:
+            return ModelStore(tmp_path / "m", manifest, {}, settings=settings, **options)
+
+        parser = argparse.ArgumentParser()
+        models_cli.register(parser.add_subparsers(), store_factory=factory)
+        args = parser.parse_args(["models", "download", "swap"])
+        started = time.monotonic()
+        assert args.func(args) == 0
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert f"swap: trying source 1 of 2: {stuck}" in lines
+    assert f"swap: gave up on {stuck}: no answer within 0.5 s; trying the next one" in lines
+    assert f"swap: trying source 2 of 2: {good}" in lines
+    assert lines.index(f"swap: trying source 2 of 2: {good}") > lines.index(
+        f"swap: trying source 1 of 2: {stuck}"
+    )
+    assert "swap: installed and verified" in captured.out
+    assert (tmp_path / "m" / "swap.onnx").read_bytes() == SWAP
+    assert len(silent.accepted) == 1
+    assert elapsed < 1.4  # one 0.5 s timeout; retrying it would take at least 1.5 s + delays

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mirage_desktop.cli import validate
 from mirage_desktop.config.paths import AppPaths
 from mirage_desktop.config.settings import Settings, load_settings
 
@@ -18,10 +19,24 @@ def load_user_settings() -> Settings:
 
 
 def add_video_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--width", type=int, help="requested camera/test-pattern width")
-    parser.add_argument("--height", type=int, help="requested camera/test-pattern height")
-    parser.add_argument("--fps", type=float, help="requested camera/test-pattern frame rate")
-    parser.add_argument("--max-fps", type=float, help="cap the output frame rate (MIRAGE_VIDEO_MAX_FPS)")
+    parser.add_argument(
+        "--width",
+        type=validate.positive_int(max=7680, min=16),
+        help="requested camera/test-pattern width (16–7680)",
+    )
+    parser.add_argument(
+        "--height",
+        type=validate.positive_int(max=4320, min=16),
+        help="requested camera/test-pattern height (16–4320)",
+    )
+    parser.add_argument(
+        "--fps", type=validate.finite_float(1, 240), help="requested camera/test-pattern frame rate (1–240)"
+    )
+    parser.add_argument(
+        "--max-fps",
+        type=validate.finite_float(0, 240),
+        help="cap the output frame rate, 0 = no cap (MIRAGE_VIDEO_MAX_FPS)",
+    )
 
 
 def apply_video_args(settings: Settings, args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mirage_desktop import __version__
 from mirage_desktop.cli.common import load_user_settings, write_json
-from mirage_desktop.config.paths import AppPaths
+from mirage_desktop.config.paths import AppPaths, folder_problem
 from mirage_desktop.runtime.providers import ProviderConfig, probe_providers
 from mirage_desktop.system.runtime_info import runtime_info
 from mirage_desktop.system.virtual_camera_status import virtual_camera_status
@@ -22,16 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=doctor_command)
 
 
-def _dir_status(path: Path) -> dict:
+def _dir_status(path: Path, what: str, variable: str) -> dict:
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     free = shutil.disk_usage(existing).free if existing.exists() else None
+    problem = folder_problem(path, what, variable)
     return {
         "path": str(path),
         "exists": path.is_dir(),
-        "writable": os.access(existing, os.W_OK),
+        "writable": problem is None and os.access(existing, os.W_OK),
         "free_gb": None if free is None else round(free / 1e9, 1),
+        "problem": problem,
     }
 
 
@@ -48,10 +50,10 @@ def collect() -> dict:
         "virtual_camera": virtual_camera_status().to_dict(),
         "audio": describe_audio().to_dict(),
         "folders": {
-            "models": _dir_status(paths.models_dir),
-            "config": _dir_status(paths.config_dir),
-            "logs": _dir_status(paths.log_dir),
-            "cache": _dir_status(paths.cache_dir),
+            "models": _dir_status(paths.models_dir, "models folder", "MIRAGE_MODELS_DIR"),
+            "config": _dir_status(paths.config_dir, "settings folder", "MIRAGE_CONFIG_DIR"),
+            "logs": _dir_status(paths.log_dir, "log folder", "MIRAGE_LOG_DIR"),
+            "cache": _dir_status(paths.cache_dir, "cache folder", "MIRAGE_CACHE_DIR"),
         },
     }
 
@@ -90,6 +92,9 @@ def doctor_command(args: argparse.Namespace) -> int:
     mic = audio["virtual_mic"]
     print(f"Virtual microphone: {'ready' if mic['available'] else 'NOT AVAILABLE'} — {mic['message']}")
     for name, folder in data["folders"].items():
+        if folder["problem"]:
+            print(f"Folder {name}: {folder['path']} — PROBLEM: {folder['problem']}")
+            continue
         state = "exists" if folder["exists"] else "not created yet"
         print(f"Folder {name}: {folder['path']} ({state}, free {folder['free_gb']} GB)")
     return 0

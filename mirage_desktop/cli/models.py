@@ -76,30 +76,37 @@ def _list(factory: StoreFactory, args: argparse.Namespace) -> int:
         rows = [(entry, store.status(entry.id)) for entry in store.manifest]
     except ModelError as exc:
         return _fail(exc)
+    problem = store.folder_problem()
     if args.json:
         payload = {
             "models_dir": str(store.models_dir),
+            "models_dir_problem": problem,
             "models": [_as_json(entry, status) for entry, status in rows],
         }
         print(json.dumps(payload, indent=2))
-        return EXIT_OK
-    print(f"Models folder: {store.models_dir}")
+        return EXIT_FAILED if problem else EXIT_OK
+    print(f"Models folder: {store.models_dir}" + (" (UNUSABLE: it is not a folder)" if problem else ""))
     table = [("ID", "FILE", "SIZE", "STATE", "FOR", "LICENCE")]
     for entry, status in rows:
         feature = entry.feature.replace("_", " ") + (" (required)" if entry.required else "")
         state = _STATE_LABELS[status.state]
         if entry.verification != "sha256" and status.state == "missing":
             state += " (no published hash)" if entry.size is not None else " (unverifiable)"
-        table.append((entry.id, entry.file, _megabytes(entry.size), state, feature, entry.licence))
+        # A present file shows its own size: a user-supplied one need not have the manifest's.
+        size = status.size if status.present else entry.size
+        table.append((entry.id, entry.file, _megabytes(size), state, feature, entry.licence))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
 def _download(factory: StoreFactory, args: argparse.Namespace) -> int:
     try:
-        store = factory(on_lock_wait=_tell_waiting)
+        store = factory(on_lock_wait=_tell_waiting, on_mirror=_tell_mirror)
         if args.all:
             ids = list(store.manifest.ids)
         elif args.required or not args.ids:
@@ -237,13 +244,21 @@ def _tell_waiting(pid: int | None) -> None:
     print(f"Waiting for {who}, which is downloading the same model...", file=sys.stderr, flush=True)
 
 
+def _tell_mirror(line: str) -> None:
+    # stderr, like the progress bar: a mirror that never answers must not look like a hung command
+    print(line, file=sys.stderr, flush=True)
+
+
 def _fail(exc: BaseException, code: int = EXIT_FAILED) -> int:
     print(f"error: {exc}", file=sys.stderr)
     return code
 
 
 def _megabytes(size: int | None) -> str:
-    return "unknown" if size is None else f"{size / 1e6:.1f} MB"
+    if size is None:
+        return "unknown"
+    # a stand-in or truncated file would read "0.0 MB", as if it were empty
+    return f"{size / 1e3:.1f} kB" if size < 100_000 else f"{size / 1e6:.1f} MB"
 
 
 def _as_json(entry: Any, status: ModelStatus) -> dict[str, Any]:

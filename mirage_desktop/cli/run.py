@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from mirage_desktop.cli import validate
 from mirage_desktop.cli.common import add_video_args, apply_video_args, err, load_user_settings, write_json
 from mirage_desktop.engine.builder import PipelineRequest, build_pipeline
 
@@ -23,12 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--source", help="'camera:0', 'camera:NAME', 'test', or a video file (default: settings)")
     p.add_argument(
-        "--seconds", type=float, default=0.0, help="stop after this many seconds (default: Ctrl-C)"
+        "--seconds",
+        type=validate.duration_seconds,
+        default=0.0,
+        help="stop after this many seconds (default 0: until Ctrl-C)",
     )
     p.add_argument("--output", "-o", type=Path, help="also record the output to this video file (.mp4/.avi)")
     p.add_argument("--no-virtual-camera", action="store_true", help="do not publish to the virtual camera")
     p.add_argument("--virtual-camera-name", help="virtual camera device name (default 'Mirage Camera')")
-    p.add_argument("--virtual-camera-backend", help="force a pyvirtualcam backend")
+    p.add_argument(
+        "--virtual-camera-backend", type=validate.virtual_camera_backend, help="force a pyvirtualcam backend"
+    )
     p.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=None, help="debug overlay")
     p.add_argument("--face", type=Path, help="photo of the face to wear (face swap; needs the face models)")
     p.add_argument("--no-fallback", action="store_true", help="stop instead of showing the test pattern")

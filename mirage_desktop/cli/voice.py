@@ -8,13 +8,20 @@ import sys
 import threading
 import time
 
+from mirage_desktop.cli import validate
 from mirage_desktop.config.paths import AppPaths
 from mirage_desktop.config.settings import SettingsStore, VoiceSettings
 from mirage_desktop.voice.converters import CONVERTERS, create_converter
+from mirage_desktop.voice.converters.pitch import FORMANT_RANGE, MAX_SEMITONES
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.metrics import VoiceMetrics
+from mirage_desktop.voice.pipeline import PipelineConfig
 from mirage_desktop.voice.routing import BACKENDS, build_engine, open_outputs
 from mirage_desktop.voice.virtual_mic import make_virtual_mic
+
+_PIPELINE = PipelineConfig()
+#: a second of queued output is already far past usable in a call; the rings hold 4 s
+MAX_BUFFER_MS = 1000.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,23 +33,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input", help="microphone: PortAudio name, or on Linux a PulseAudio source name")
     p.add_argument("--output-device", help="play here instead of the virtual microphone")
     p.add_argument("--converter", choices=sorted(CONVERTERS), help="voice converter (default: settings)")
-    p.add_argument("--semitones", type=float, help="pitch shift, e.g. 4 or -3.5")
-    p.add_argument("--formant", type=float, help="formant factor, 1.0 = unchanged, e.g. 1.15 or 0.9")
-    p.add_argument("--seconds", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl+C)")
+    p.add_argument(
+        "--semitones",
+        type=validate.finite_float(-MAX_SEMITONES, MAX_SEMITONES),
+        help=f"pitch shift, e.g. 4 or -3.5 (±{MAX_SEMITONES:g})",
+    )
+    p.add_argument(
+        "--formant",
+        type=validate.finite_float(*FORMANT_RANGE),
+        help=f"formant factor, 1.0 = unchanged, e.g. 1.15 or 0.9 ({FORMANT_RANGE[0]:g}–{FORMANT_RANGE[1]:g})",
+    )
+    p.add_argument(
+        "--seconds",
+        type=validate.duration_seconds,
+        default=0.0,
+        help="stop after N seconds (0 = until Ctrl+C)",
+    )
     p.add_argument("--monitor", action="store_true", default=None, help="also play to your headphones")
     p.add_argument("--monitor-device", help="headphones (default: the system output)")
-    p.add_argument("--block-ms", type=float, help="block size in ms (default 10)")
-    p.add_argument("--buffer-ms", type=float, help="output jitter buffer in ms (default 10)")
+    # Below the SOLA crossfade a block is shorter than its own fade; above max_block_ms the pipeline
+    # would silently clamp it.
+    block = validate.finite_float(_PIPELINE.crossfade_ms, _PIPELINE.max_block_ms, "ms")
+    p.add_argument(
+        "--block-ms",
+        type=block,
+        help=f"block size in ms (default 10; {_PIPELINE.crossfade_ms:g}–{_PIPELINE.max_block_ms:g})",
+    )
+    p.add_argument(
+        "--buffer-ms",
+        type=validate.finite_float(0, MAX_BUFFER_MS, "ms"),
+        help=f"output jitter buffer in ms (default 10; 0–{MAX_BUFFER_MS:g})",
+    )
     p.add_argument(
         "--backend",
         choices=BACKENDS,
         help="audio I/O: auto (Linux: PulseAudio directly), pulse, or portaudio (default: settings)",
     )
-    p.add_argument("--gate-db", type=float, help="noise gate threshold in dBFS (default -50)")
+    p.add_argument(
+        "--gate-db",
+        type=validate.finite_float(-120, 0, "dBFS"),
+        help="noise gate threshold in dBFS (default -50; -120–0)",
+    )
     p.add_argument("--no-gate", action="store_true", help="disable the noise gate")
     p.add_argument("--policy", choices=("dry", "silence"), help="what plays when conversion is late")
     p.add_argument("--no-adapt", action="store_true", help="keep the block size fixed")
-    p.add_argument("--sample-rate", type=int, help="force a device sample rate (default: negotiated)")
+    p.add_argument(
+        "--sample-rate",
+        type=validate.sample_rate,
+        help=f"force a device sample rate in Hz (default: negotiated; "
+        f"{validate.MIN_SAMPLE_RATE}–{validate.MAX_SAMPLE_RATE})",
+    )
     p.add_argument("--stats", action="store_true", help="print metrics every second")
     p.add_argument("--metrics-json", help="write the final metrics to this file ('-' = stdout)")
     p.set_defaults(func=voice_command)

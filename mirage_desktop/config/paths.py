@@ -45,3 +45,33 @@ class AppPaths:
             log_dir=pick("MIRAGE_LOG_DIR", platformdirs.user_log_dir(APP_NAME, _APP_AUTHOR)),
             cache_dir=pick("MIRAGE_CACHE_DIR", platformdirs.user_cache_dir(APP_NAME, _APP_AUTHOR)),
         )
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file that stops ``folder`` from being a folder: ``folder`` itself or one above it; else None.
+
+    A path such as MIRAGE_MODELS_DIR pointing at a file otherwise reads as "not created yet" or
+    "not installed", and the advice to create or download into it cannot work.
+    """
+    current = Path(folder)
+    while True:
+        if current.is_dir():
+            return None
+        if current.exists() or current.is_symlink():
+            return current
+        if current == current.parent:
+            return None
+        current = current.parent
+
+
+def folder_problem(folder: Path, what: str, variable: str = "") -> str | None:
+    """A user-facing sentence when ``folder`` cannot be a folder because of a file in the way."""
+    blocker = file_in_the_way(folder)
+    if blocker is None:
+        return None
+    if blocker == Path(folder):
+        what_is_wrong = f"The {what} {folder} is a file, not a folder."
+    else:
+        what_is_wrong = f"The {what} {folder} cannot be created: {blocker} is a file, not a folder."
+    fix = f", or set {variable} to a folder" if variable else ""
+    return f"{what_is_wrong} Move or rename that file{fix}."

@@ -37,8 +37,9 @@ HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class DownloadSettings:
-    #: seconds for connecting and for each read; a stalled mirror fails instead of hanging
-    timeout: float = 30.0
+    #: seconds for connecting and for each read; a stalled mirror fails instead of hanging. A mirror
+    #: that accepts and never answers is abandoned after this (once, not once per attempt).
+    timeout: float = 20.0
     #: attempts on one mirror when the connection drops; each resumes where the last stopped
     attempts_per_mirror: int = 3
     retry_delay: float = 1.0
@@ -190,7 +191,9 @@ class HttpFetcher:
             raise FetchError(f"HTTP {exc.code} {exc.reason}", retryable=exc.code in _RETRYABLE_HTTP) from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason, retryable = describe_network_error(exc, self.settings.timeout)
-            raise FetchError(reason, retryable=retryable) from exc
+            # A server that never answered a request will most likely not answer the next one either:
+            # three attempts made the user wait 3 × timeout in silence before the next mirror.
+            raise FetchError(reason, retryable=retryable and not _timed_out(exc)) from exc
 
         with response:
             start = have
@@ -282,6 +285,12 @@ class HttpFetcher:
             _unlink(part)
             raise HashMismatch(expected.sha256, got)
         return got
+
+
+def _timed_out(exc: BaseException) -> bool:
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
+        exc = exc.reason
+    return isinstance(exc, TimeoutError | socket.timeout)
 
 
 def _complete_per_416(exc: urllib.error.HTTPError, have: int) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirage_desktop.config.paths import AppPaths
+from mirage_desktop.config.paths import AppPaths, folder_problem
 from mirage_desktop.models.archive import extract_member
 from mirage_desktop.models.download import (
     DownloadSettings,
@@ -26,6 +26,7 @@ from mirage_desktop.models.errors import (
     ModelDownloadError,
     ModelError,
     ModelMissingError,
+    ModelStorageError,
     ModelVerificationError,
     UnknownModelError,
     storage_error,
@@ -79,6 +80,7 @@ class ModelStore:
         file_hasher: Callable[[Path], str] = sha256_file,
         lock_timeout: float | None = None,
         on_lock_wait: WaitCallback | None = None,
+        on_mirror: Callable[[str], None] | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         if models_dir is None:
@@ -90,8 +92,14 @@ class ModelStore:
         self._fetcher = HttpFetcher(self.settings, self.environ)
         self._lock_timeout = lock_timeout
         self._on_lock_wait = on_lock_wait
+        #: told, as one line each, which source is tried and why one is given up
+        self._on_mirror = on_mirror
 
     # ------------------------------------------------------------------ queries
+
+    def folder_problem(self) -> str | None:
+        """Why the models folder cannot hold models (it, or a folder above it, is a file), or None."""
+        return folder_problem(self.models_dir, "models folder", "MIRAGE_MODELS_DIR")
 
     def file_path(self, model_id: str) -> Path:
         return self.models_dir / self.manifest.get(model_id).file
@@ -142,7 +150,8 @@ class ModelStore:
         """The local, verified model file, or an exception whose text tells the user what to do."""
         status = self.status(model_id)
         if status.state == "missing":
-            raise ModelMissingError(status.message)
+            problem = self.folder_problem()
+            raise ModelStorageError(problem) if problem else ModelMissingError(status.message)
         if status.state == "bad":
             raise ModelVerificationError(status.message)
         if status.state in ("user-supplied", "unverifiable"):
@@ -168,16 +177,21 @@ class ModelStore:
             if self.status(entry.id).usable:
                 return target
             attempts: list[MirrorAttempt] = []
-            for source in sources_for(entry, self.environ):
+            sources = sources_for(entry, self.environ)
+            for number, source in enumerate(sources, 1):
                 if source.problem:
                     attempts.append(MirrorAttempt(source.url, f"{source.origin}: {source.problem}"))
+                    self._tell(f"{entry.id}: skipping {source.url} ({source.origin}: {source.problem})")
                     continue
+                label = f"{source.url} (from {source.origin})" if source.origin else source.url
+                self._tell(f"{entry.id}: trying source {number} of {len(sources)}: {label}")
                 try:
                     sha = self._fetch(entry, source, progress)
                 except FetchError as exc:
-                    label = f"{source.url} (from {source.origin})" if source.origin else source.url
                     log.info("download of %s from %s failed: %s", entry.file, source.url, exc.reason)
                     attempts.append(MirrorAttempt(label, exc.reason))
+                    more = "trying the next one" if number < len(sources) else "no sources left"
+                    self._tell(f"{entry.id}: gave up on {source.url}: {exc.reason}; {more}")
                     continue
                 self._install(self._part(entry), target, sha)
                 if entry.archive is not None:
@@ -319,6 +333,7 @@ class ModelStore:
         )
 
     def _missing(self, entry: ModelEntry, path: Path) -> ModelStatus:
+        problem = self.folder_problem()
         return ModelStatus(
             id=entry.id,
             file=entry.file,
@@ -330,13 +345,20 @@ class ModelStore:
             sha256_ok=None,
             user_supplied=False,
             message=(
-                f"{entry.file} is not installed. Run `mirage-cli models download {entry.id}`, "
+                f"{entry.file} is not installed. {problem}"
+                if problem
+                else f"{entry.file} is not installed. Run `mirage-cli models download {entry.id}`, "
                 f"or put {entry.file} in {self.models_dir}"
                 + (f" (download it from {entry.manual_url})" if entry.manual_url else "")
                 + "."
             ),
             state="missing",
         )
+
+    def _tell(self, line: str) -> None:
+        log.info(line)
+        if self._on_mirror is not None:
+            self._on_mirror(line)
 
     def _part(self, entry: ModelEntry) -> Path:
         return self.models_dir / (entry.file + PART_SUFFIX)
@@ -349,6 +371,9 @@ class ModelStore:
         )
 
     def _make_models_dir(self) -> None:
+        problem = self.folder_problem()
+        if problem:
+            raise ModelStorageError(problem)
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

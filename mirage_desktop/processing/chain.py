@@ -49,8 +49,8 @@ class ProcessorChain:
         except ProcessorError as exc:
             self._disable(state, str(exc))
         except Exception as exc:  # a plug-in bug must not take the loop down
-            log.exception("processor %s failed to start", state.processor.name)
-            self._disable(state, f"{state.processor.name} failed to start: {exc}")
+            log.debug("processor %s failed to start", state.processor.name, exc_info=True)
+            self._disable(state, f"{state.processor.name} failed to start: {_one_line(exc)}")
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         with self._lock:
@@ -66,8 +66,9 @@ class ProcessorChain:
             try:
                 frame = state.processor.process(frame)
             except Exception as exc:
-                log.exception("processor %s failed; passing frames through", state.processor.name)
-                self._disable(state, f"{state.processor.name} stopped: {exc}")
+                # The traceback is for the log file; the console and the window get one line.
+                log.debug("processor %s failed; passing frames through", state.processor.name, exc_info=True)
+                self._disable(state, f"{state.processor.name} stopped: {_one_line(exc)}")
             frame.stage_ms[state.processor.name] = (time.perf_counter() - t0) * 1000.0
         return frame
 
@@ -93,3 +94,8 @@ class ProcessorChain:
                 state.processor.close()
             except Exception:
                 log.exception("closing processor %s failed", state.processor.name)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

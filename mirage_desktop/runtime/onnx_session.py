@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort  # mirage_desktop/__init__ already switched its telemetry off
@@ -53,6 +55,75 @@ def session_options(intra_op_threads: int = 0) -> ort.SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     return options
+
+
+class ModelRunError(RuntimeError):
+    """A model that loaded (and passed its I/O check) failed when run; the text names the file."""
+
+
+#: ORT's "[ONNXRuntimeError] : 1 : FAIL : " prefix says nothing to the user
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
+_ORT_NODE = re.compile(r"Non-zero status code returned while running (\w+) node\. Name:'([^']*)'")
+_MAX_REASON = 200
+
+
+def run_failure_message(label: str, exc: BaseException) -> str:
+    """One line: which model file failed and ORT's reason without its C++ source location."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _ORT_PREFIX.sub("", text)
+    # "... Status Message: /onnxruntime_src/...h:84 onnxruntime::...(...) cond was false. Why." → "Why."
+    head, _, detail = text.partition(" Status Message: ")
+    if detail:
+        why = detail.rsplit(" was false. ", 1)[-1] if " was false. " in detail else ""
+        node = _ORT_NODE.match(head)
+        if node:
+            head = f"its {node.group(1)} node '{node.group(2)}' failed"
+        text = f"{head}: {why}" if why else head
+    if len(text) > _MAX_REASON:
+        text = text[: _MAX_REASON - 1] + "…"
+    return (
+        f"The model {label} failed when run ({text}). The file may be damaged or not the model Mirage "
+        "expects: download it again with `mirage-cli models download`, or add the right file with "
+        "`mirage-cli models add`. Details are in the log."
+    )
+
+
+def _quiet_run_options(given: Any) -> Any:
+    if given is not None:
+        return given
+    # ORT also prints the failure itself (C++ log on stderr); it is raised and reported instead.
+    options = ort.RunOptions()
+    options.log_severity_level = 4
+    return options
+
+
+class CheckedSession:
+    """An InferenceSession whose run errors become a ModelRunError naming the model file.
+
+    Everything else is the session's own (``get_inputs``, ``io_binding``, ...); the detector and the
+    I/O contract checks use it exactly like the ORT object.
+    """
+
+    __slots__ = ("_label", "_session")
+
+    def __init__(self, session: Any, label: str) -> None:
+        self._session = session
+        self._label = label
+
+    def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        try:
+            return self._session.run(output_names, input_feed, _quiet_run_options(run_options))
+        except Exception as exc:
+            raise ModelRunError(run_failure_message(self._label, exc)) from exc
+
+    def run_with_iobinding(self, iobinding: Any, run_options: Any = None) -> Any:
+        try:
+            return self._session.run_with_iobinding(iobinding, _quiet_run_options(run_options))
+        except Exception as exc:
+            raise ModelRunError(run_failure_message(self._label, exc)) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
 
 
 def numpy_type(ort_type: str) -> type[np.generic]:
@@ -150,10 +221,19 @@ class SessionFactory:
         if wanted and wanted not in active:
             log.warning("%s asked for %s but runs on %s", label, wanted, ", ".join(active))
         return OnnxModel(
-            session=session,
+            session=CheckedSession(session, str(model) if isinstance(model, (str, Path)) else label),
             path=Path(model) if isinstance(model, (str, Path)) else Path(label),
             providers=active,
         )
 
 
-__all__ = ["OnnxModel", "ProviderError", "SessionFactory", "default_intra_op_threads", "session_options"]
+__all__ = [
+    "CheckedSession",
+    "ModelRunError",
+    "OnnxModel",
+    "ProviderError",
+    "SessionFactory",
+    "default_intra_op_threads",
+    "run_failure_message",
+    "session_options",
+]

@@ -40,6 +40,8 @@ class VideoFileSource(FrameSource):
         return cap
 
     def open(self) -> SourceInfo:
+        if self.path.is_dir():
+            raise SourceError(f"{self.path} is a folder, not a video file. Give the path of a video file.")
         if not self.path.is_file():
             raise SourceError(f"The video file {self.path} does not exist. Check the path.")
         cap = self._open_capture()

@@ -124,3 +124,32 @@ def build_cost(path: Path, gmacs: float = INSWAPPER_GFLOPS, channels: int = 256)
     ]
     cost = body.gmacs + 3 * body.channels * body.size**2 / 1e9
     return _save(_graph(nodes, inits, make_emap(), TensorProto.FLOAT), path), cost
+
+
+def build_fails_when_run(path: Path) -> Path:
+    """Declares inswapper's exact I/O (so it passes the contract check) but every run fails in ORT.
+
+    It reshapes ``target`` into 7 rows, which 3×128×128 values cannot fill; the 7 is computed from
+    ``source`` so ONNX Runtime cannot notice it while loading, only when the swap first runs.
+    """
+    inits = [
+        numpy_helper.from_array(np.zeros((1, 1), dtype=np.float32), "zero"),
+        numpy_helper.from_array(np.full((1, 1), 7.0, dtype=np.float32), "seven"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "one_dim"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "lead"),
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), "rest"),
+        numpy_helper.from_array(np.array([1, 3, SIZE, SIZE], dtype=np.int64), "out_shape"),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["source"], ["src_mean"], name="src_mean", keepdims=1),
+        helper.make_node("Mul", ["src_mean", "zero"], ["src_zero"], name="src_zero"),
+        helper.make_node("Add", ["src_zero", "seven"], ["rows_f"], name="rows_f"),
+        helper.make_node("Cast", ["rows_f"], ["rows_2d"], name="rows_int", to=TensorProto.INT64),
+        helper.make_node("Reshape", ["rows_2d", "one_dim"], ["rows"], name="rows"),
+        helper.make_node("Concat", ["lead", "rows", "rest"], ["bad_shape"], name="bad_shape", axis=0),
+        helper.make_node("Reshape", ["target", "bad_shape"], ["bad"], name="impossible_reshape"),
+        # an op in between: ORT folds Reshape→Reshape into one and the bad shape would vanish
+        helper.make_node("Sigmoid", ["bad"], ["bad_sig"], name="keep_apart"),
+        helper.make_node("Reshape", ["bad_sig", "out_shape"], ["output"], name="back"),
+    ]
+    return _save(_graph(nodes, inits, make_emap(), TensorProto.FLOAT), path)

@@ -46,9 +46,8 @@ def read_image(path: Path) -> np.ndarray:
     """Decode a photo from disk (any path, including non-ASCII ones); raises SourceFaceError."""
     path = Path(path)
     if not path.is_file():
-        raise SourceFaceError(
-            f"The reference photo '{path}' does not exist. Choose an existing JPEG or PNG file."
-        )
+        problem = "is a folder, not a photo file" if path.is_dir() else "does not exist"
+        raise SourceFaceError(f"The reference photo '{path}' {problem}. Choose an existing JPEG or PNG file.")
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
