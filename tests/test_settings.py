@@ -27,11 +27,12 @@ def test_env_overrides_and_bounds(tmp_path):
             "MIRAGE_VIDEO_MAX_FPS": "24",
         },
     )
-    assert settings.face.proc_max_dim == 64  # minimum
+    # out of range: ignored with the allowed range in the words, the file's (here the default) value stays
+    assert settings.face.proc_max_dim == 640
     assert settings.face.max_faces == 4
     assert settings.face.debug_overlay is True
     assert settings.video.max_fps == 24.0
-    assert any("below 64" in w for w in warnings)
+    assert warnings == ["MIRAGE_PROC_MAX_DIM=32: face.proc_max_dim is out of range (64–4096 px); ignored"]
 
 
 def test_bad_env_value_is_ignored_with_a_warning(tmp_path):
@@ -44,11 +45,14 @@ def test_corrupt_or_stale_file_never_stops_startup(tmp_path):
     path = tmp_path / "settings.json"
     path.write_text("{ not json")
     settings, warnings = SettingsStore(path).load()
-    assert settings == Settings() and "using defaults" in warnings[0]
+    assert settings == Settings() and "started with default settings" in warnings[0]
     path.write_text(json.dumps({"face": {"max_faces": "two", "gone_option": 1}, "video": {"fps": 60}}))
     settings, warnings = SettingsStore(path).load()
     assert settings.face.max_faces == 1 and settings.video.fps == 60.0
-    assert len(warnings) == 2
+    assert warnings == [
+        f'{path}: face.max_faces = "two" is not a whole number (allowed: 1–16); using 1',
+        f"{path}: unknown setting face.gone_option is kept in the file but not used",
+    ]
 
 
 def test_save_failure_names_the_path(tmp_path):

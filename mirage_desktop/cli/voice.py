@@ -9,8 +9,8 @@ import threading
 import time
 
 from mirage_desktop.cli import validate
-from mirage_desktop.config.paths import AppPaths
-from mirage_desktop.config.settings import SettingsStore, VoiceSettings
+from mirage_desktop.cli.common import load_user_settings
+from mirage_desktop.config.settings import VoiceSettings
 from mirage_desktop.voice.converters import CONVERTERS, create_converter
 from mirage_desktop.voice.converters.pitch import FORMANT_RANGE, MAX_SEMITONES
 from mirage_desktop.voice.errors import VoiceError
@@ -89,7 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _voice_settings(args: argparse.Namespace) -> VoiceSettings:
-    settings, _ = SettingsStore(AppPaths.from_env().settings_file).load()
+    # the shared loader reports a broken settings file on stderr, as every command does
+    settings = load_user_settings()
     voice = settings.voice
     overrides = {
         "input_device": args.input,

@@ -1,15 +1,27 @@
 """Typed settings, persisted as JSON in the user's config dir, with MIRAGE_* environment overrides.
 
 Precedence (lowest first): defaults → settings file → environment → command-line flags.
+
+The file belongs to the user: it may be hand-edited, written by a newer Mirage, or damaged. So
+reading never fails (what cannot be used is reported with the file and the key, and the default is
+used instead), and saving never destroys what was read: unknown keys and sections, and values this
+version rejects, are written back as they were unless the user changed that setting. A file that
+cannot be parsed at all is first kept as a dated ``settings.json.corrupt-…`` copy.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import errno
+import functools
+import glob
 import json
 import logging
+import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +30,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MIN_PROC_MAX_DIM = 64
+CORRUPT_TAG = "corrupt"
+REPLACED_TAG = "replaced"
 
 
 @dataclass(slots=True)
@@ -52,6 +66,8 @@ class FaceSettings:
     providers: str = ""
     cuda_only: bool = False
     debug_overlay: bool = False
+    #: cover a chosen face that could not be swapped (never send the real face); off = the user accepts it
+    privacy_cover: bool = True
 
 
 @dataclass(slots=True)
@@ -128,65 +144,66 @@ class Settings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> tuple[Settings, list[str]]:
+    def from_dict(cls, data: Mapping[str, Any], where: str = "settings") -> tuple[Settings, list[str]]:
         """Build settings from (possibly stale or hand-edited) data.
 
-        Unknown keys and wrongly typed values are skipped, each with a warning, so an old
-        settings file never stops the app from starting.
+        Every usable value is kept; a wrongly typed or invalid one is replaced by its default, and
+        unknown keys are ignored, each with a warning naming ``where`` and the key, so an old or
+        hand-edited settings file never stops the app from starting.
         """
         settings = cls()
         warnings: list[str] = []
         for section_field in dataclasses.fields(settings):
-            section = getattr(settings, section_field.name)
-            raw = data.get(section_field.name, {})
-            if not isinstance(raw, Mapping):
-                warnings.append(f"settings: section '{section_field.name}' is not an object; using defaults")
+            name = section_field.name
+            section = getattr(settings, name)
+            if name not in data:
                 continue
-            known = {f.name: f for f in dataclasses.fields(section)}
+            raw = data[name]
+            if not isinstance(raw, Mapping):
+                warnings.append(
+                    f"{where}: '{name}' should be an object of settings, not {_show(raw)}; "
+                    f"using the defaults for {name}.*"
+                )
+                continue
+            known = {f.name for f in dataclasses.fields(section)}
             for key, value in raw.items():
                 if key not in known:
-                    warnings.append(f"settings: unknown key '{section_field.name}.{key}' ignored")
+                    warnings.append(f"{where}: unknown setting {name}.{key} is kept in the file but not used")
                     continue
                 default = getattr(section, key)
-                coerced = _coerce(value, type(default))
-                if coerced is None:
+                usable, problem = check_value(name, key, value, default)
+                if problem:
                     warnings.append(
-                        f"settings: '{section_field.name}.{key}' = {value!r} is not a "
-                        f"{type(default).__name__}; using {default!r}"
+                        f"{where}: {name}.{key} = {_show(value)} {problem}; using {_show(default)}"
                     )
                     continue
-                setattr(section, key, coerced)
-        warnings += settings.validate()
+                setattr(section, key, usable)
+        for name in data:
+            if name not in _SECTIONS:
+                warnings.append(f"{where}: unknown section '{name}' is kept in the file but not used")
         return settings, warnings
 
     def validate(self) -> list[str]:
-        """Clamp values into their valid ranges; returns what was changed."""
+        """Put every invalid value back to its default; returns what was changed and why."""
         fixed: list[str] = []
-        face = self.face
-        if face.proc_max_dim < MIN_PROC_MAX_DIM:
-            fixed.append(
-                f"proc_max_dim {face.proc_max_dim} is below {MIN_PROC_MAX_DIM}; using {MIN_PROC_MAX_DIM}"
-            )
-            face.proc_max_dim = MIN_PROC_MAX_DIM
-        if face.max_faces < 1:
-            fixed.append(f"max_faces {face.max_faces} must be at least 1; using 1")
-            face.max_faces = 1
-        if face.detect_interval < 1:
-            fixed.append(f"detect_interval {face.detect_interval} must be at least 1; using 1")
-            face.detect_interval = 1
-        if face.swapper_precision not in ("fp32", "fp16"):
-            fixed.append(f"swapper_precision {face.swapper_precision!r} unknown; using 'fp32'")
-            face.swapper_precision = "fp32"
-        if self.video.max_fps < 0:
-            fixed.append("max_fps must not be negative; using 0 (no cap)")
-            self.video.max_fps = 0.0
-        if self.video.fps <= 0:
-            fixed.append(f"fps {self.video.fps} must be positive; using 30")
-            self.video.fps = 30.0
+        defaults = Settings()
+        for section_name in _SECTIONS:
+            section = getattr(self, section_name)
+            for f in dataclasses.fields(section):
+                value = getattr(section, f.name)
+                default = getattr(getattr(defaults, section_name), f.name)
+                usable, problem = check_value(section_name, f.name, value, default)
+                if problem:
+                    fixed.append(
+                        f"{section_name}.{f.name} = {_show(value)} {problem}; using {_show(default)}"
+                    )
+                    setattr(section, f.name, default)
+                elif usable != value or type(usable) is not type(value):
+                    setattr(section, f.name, usable)
         return fixed
 
     def apply_env(self, environ: Mapping[str, str] | None = None) -> list[str]:
-        """Apply MIRAGE_* overrides; returns warnings for values that could not be used."""
+        """Apply MIRAGE_* overrides; returns warnings for values that could not be used (and were ignored)."""
         env = os.environ if environ is None else environ
         warnings: list[str] = []
         for var, (section_name, key, parse) in ENV_OVERRIDES.items():
@@ -198,9 +215,161 @@ class Settings:
             except ValueError:
                 warnings.append(f"{var}={raw!r} is not valid; ignored")
                 continue
-            setattr(getattr(self, section_name), key, value)
+            section = getattr(self, section_name)
+            usable, problem = check_value(section_name, key, value, getattr(section, key))
+            if problem:
+                warnings.append(f"{var}={raw.strip()}: {section_name}.{key} {problem}; ignored")
+                continue
+            setattr(section, key, usable)
         warnings += self.validate()
         return warnings
+
+
+_SECTIONS = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+# -- what each setting accepts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A finite number from ``low`` to ``high`` inclusive (and, when set, a multiple of ``step``)."""
+
+    low: float
+    high: float
+    unit: str = ""
+    step: int = 0
+
+    def span(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        # "-120–0" reads as a typo; a dash is only clear between two positive numbers
+        joint = " to " if self.low < 0 else "–"
+        return f"{self.low:g}{joint}{self.high:g}{unit}"
+
+    def describe(self) -> str:
+        return f"a multiple of {self.step}, {self.span()}" if self.step else self.span()
+
+    def problem(self, value: float) -> str | None:
+        if not math.isfinite(value):
+            return f"is not a finite number (allowed: {self.describe()})"
+        if not self.low <= value <= self.high:
+            return f"is out of range ({self.describe()})"
+        if self.step and value % self.step:
+            return f"is not a multiple of {self.step} (allowed: {self.span()})"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    values: tuple[str, ...]
+
+    def problem(self, value: str) -> str | None:
+        if value in self.values:
+            return None
+        return f"is not one of: {', '.join(self.values)}"
+
+
+#: the audio routes of voice.routing.BACKENDS (kept here: importing routing loads PulseAudio bindings)
+AUDIO_BACKENDS = ("auto", "pulse", "portaudio")
+#: what plays for a late block; the engine's "wait" is a reference policy, not offered to users
+OVERLOAD_POLICIES = ("dry", "silence")
+#: the modes of gui.theme / gui.preview_widget.MODES (the config layer never imports Qt)
+THEMES = ("system", "light", "dark")
+RAW_PREVIEWS = ("pip", "side", "off")
+SWAPPER_PRECISIONS = ("fp32", "fp16")
+#: a second of queued output is already far past usable in a call (the CLI's --buffer-ms bound)
+MAX_BUFFER_MS = 1000.0
+
+
+@functools.cache
+def rules() -> dict[tuple[str, str], Range | Choice]:
+    """The allowed values of every constrained setting; the same bounds as the CLI's options.
+
+    Built on first use: the voice limits come from the converters and the pipeline themselves, and
+    importing them loads numpy and scipy, which ``mirage-cli models`` should not pay for.
+    """
+    from mirage_desktop.voice.converters import CONVERTERS
+    from mirage_desktop.voice.converters.pitch import FORMANT_RANGE, MAX_SEMITONES
+    from mirage_desktop.voice.pipeline import PipelineConfig
+
+    pipeline = PipelineConfig()
+    return {
+        ("video", "width"): Range(16, 7680, "px"),
+        ("video", "height"): Range(16, 4320, "px"),
+        ("video", "fps"): Range(1, 240, "fps"),
+        ("video", "max_fps"): Range(0, 240, "fps, 0 = no cap"),
+        ("face", "max_faces"): Range(1, 16),
+        ("face", "proc_max_dim"): Range(MIN_PROC_MAX_DIM, 4096, "px"),
+        ("face", "detect_interval"): Range(1, 60, "frames"),
+        ("face", "detector_size"): Range(128, 2048, "px", step=32),
+        ("face", "detector_score"): Range(0, 1),
+        ("face", "swapper_precision"): Choice(SWAPPER_PRECISIONS),
+        ("voice", "converter"): Choice(tuple(sorted(CONVERTERS))),
+        ("voice", "semitones"): Range(-MAX_SEMITONES, MAX_SEMITONES, "semitones"),
+        ("voice", "formant"): Range(*FORMANT_RANGE),
+        # below the SOLA crossfade a block is shorter than its own fade; above max_block_ms the
+        # pipeline would silently clamp it
+        ("voice", "block_ms"): Range(pipeline.crossfade_ms, pipeline.max_block_ms, "ms"),
+        ("voice", "buffer_ms"): Range(0, MAX_BUFFER_MS, "ms"),
+        ("voice", "audio_backend"): Choice(AUDIO_BACKENDS),
+        ("voice", "gate_db"): Range(-120, 0, "dBFS"),
+        ("voice", "overload_policy"): Choice(OVERLOAD_POLICIES),
+        ("gui", "theme"): Choice(THEMES),
+        ("gui", "raw_preview"): Choice(RAW_PREVIEWS),
+    }
+
+
+_KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def check_value(section: str, key: str, value: Any, default: Any) -> tuple[Any, str | None]:
+    """``(usable value, None)``, or ``(None, why not)`` with the allowed values in the words."""
+    kind = type(default)
+    usable = _coerce(value, kind)
+    rule = rules().get((section, key))
+    if usable is None:
+        allowed = f" (allowed: {rule.describe()})" if isinstance(rule, Range) else ""
+        return None, f"is not {_KIND_NAMES.get(kind, kind.__name__)}{allowed}"
+    if rule is not None:
+        problem = rule.problem(usable)
+        if problem:
+            return None, problem
+    return usable, None
+
+
+def _coerce(value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or kind is bool:
+        return value if kind is bool and isinstance(value, bool) else None
+    if kind is int:
+        if isinstance(value, int):
+            return value
+        # 2.0 is what a hand edit or another tool may write for 2
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        return None
+    if kind is float:
+        if isinstance(value, float):
+            return value
+        if isinstance(value, int):
+            try:
+                return float(value)
+            except OverflowError:  # a 400-digit integer
+                return math.inf
+        return None
+    if kind is str:
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _show(value: Any) -> str:
+    """A value as it is written in the file (NaN, true, "text"), shortened when long."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)  # the file's -10, not the dataclass's -10.0
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def _parse_bool(raw: str) -> bool:
@@ -223,61 +392,292 @@ ENV_OVERRIDES: dict[str, tuple[str, str, Callable[[str], Any]]] = {
 }
 
 
-def _coerce(value: Any, kind: type) -> Any:
-    if kind is bool:
-        return value if isinstance(value, bool) else None
-    if kind is int:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        return None
-    if kind is str:
-        return value if isinstance(value, str) else None
-    return None
+# -- the file --------------------------------------------------------------------------------------
+
+
+class SettingsSaveError(OSError):
+    """Saving did not happen; the message names the file, and the old file is untouched."""
+
+
+class _Unusable(ValueError):
+    """The file was read but holds no settings object."""
 
 
 class SettingsStore:
-    """Loads and saves ``Settings`` as JSON at one path."""
+    """Loads and saves ``Settings`` as JSON at one path, without ever losing what the file held.
+
+    The store remembers the file as it was parsed and the values it was loaded with. ``save`` writes
+    every setting the user changed since; for a setting left alone it writes back what the file had,
+    even a value this version rejected, so a newer version's keys, a typo the user wants to fix by
+    hand, or an out-of-range value are still there next time. A file that cannot be parsed is kept
+    as a dated backup before anything else happens, and is left in place until the first save.
+    """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = Path(path)
+        #: where a file that could not be parsed was kept (None: it could be parsed, or none existed)
+        self.backup: Path | None = None
+        #: what loading found wrong, in words (the same list ``load`` returns)
+        self.warnings: list[str] = []
+        self._raw: dict[str, Any] | None = None
+        # the effective values from the file alone (before environment overrides)
+        self._file_values: dict[str, Any] = Settings().to_dict()
+        # what "unchanged" means for the next save: the values at load, or at the last save
+        self._baseline: dict[str, Any] | None = None
+        # why saving must not happen (the file could not be read nor kept); None: saving is safe
+        self._refuse: str | None = None
+        # the file's bytes as last read or written, to notice edits made outside this store
+        self._disk: bytes | None = None
 
+    # -- reading -----------------------------------------------------------------------------------
     def load(self) -> tuple[Settings, list[str]]:
-        if not self.path.exists():
-            return Settings(), []
+        settings, warnings = self._read()
+        self._baseline = settings.to_dict()
+        return settings, warnings
+
+    def load_with_env(self, environ: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
+        """The file plus MIRAGE_* overrides; the overrides are never written back by ``save``."""
+        settings, warnings = self._read()
+        warnings = warnings + settings.apply_env(environ)
+        self._baseline = settings.to_dict()
+        self.warnings = warnings
+        return settings, warnings
+
+    def _read(self) -> tuple[Settings, list[str]]:
+        self._raw, self.backup, self._refuse, self._disk = {}, None, None, None
+        self._file_values = Settings().to_dict()
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return Settings(), [f"could not read {self.path} ({exc}); using defaults"]
-        if not isinstance(data, dict):
-            return Settings(), [f"{self.path} does not hold a settings object; using defaults"]
-        return Settings.from_dict(data)
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return self._done(Settings(), [])
+        except OSError as exc:
+            # Nothing can be kept of a file that cannot be read, so it must not be replaced either.
+            self._refuse = (
+                f"{self.path} could not be read ({exc.strerror or exc}), so Mirage does not overwrite it; "
+                "changes made now are not saved"
+            )
+            return self._done(Settings(), [f"{self._refuse}. Using default settings."])
+        self._disk = data
+        try:
+            parsed = _parse_object(data)
+        except _Unusable as exc:
+            return self._done(Settings(), [self._keep_unusable(data, str(exc))])
+        settings, warnings = Settings.from_dict(parsed, where=str(self.path))
+        self._raw = parsed
+        self._file_values = settings.to_dict()
+        return self._done(settings, warnings)
+
+    def _follow_outside_edits(self) -> None:
+        """The file was edited (by hand, or by another Mirage) since it was read: merge into that."""
+        try:
+            data: bytes | None = self.path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        except OSError:
+            return  # the write that follows reports it
+        if data == self._disk:
+            return
+        self._raw, self._file_values = {}, Settings().to_dict()
+        if data is not None:
+            try:
+                self._raw = _parse_object(data)
+            except _Unusable:
+                try:
+                    kept = keep_copy(self.path, data, CORRUPT_TAG)
+                except OSError as exc:
+                    raise SettingsSaveError(
+                        exc.errno,
+                        f"could not save settings to {self.path}: it was changed outside Mirage and "
+                        f"cannot be backed up first ({exc.strerror})",
+                    ) from exc
+                log.warning("%s was damaged outside Mirage; kept it as %s before saving", self.path, kept)
+            else:
+                self._file_values = Settings.from_dict(self._raw)[0].to_dict()
+        self._disk = data
+
+    def _done(self, settings: Settings, warnings: list[str]) -> tuple[Settings, list[str]]:
+        self.warnings = warnings
+        return settings, warnings
+
+    def _keep_unusable(self, data: bytes, reason: str) -> str:
+        try:
+            self.backup = keep_copy(self.path, data, CORRUPT_TAG)
+        except OSError as exc:
+            self._refuse = (
+                f"{self.path} could not be read ({reason}) and no backup of it could be made "
+                f"({exc.strerror or exc}), so Mirage does not overwrite it; changes made now are not saved"
+            )
+            return f"{self._refuse}. Using default settings."
+        return (
+            f"{self.path} could not be read ({reason}); kept it as {self.backup} "
+            "and started with default settings"
+        )
+
+    # -- writing -----------------------------------------------------------------------------------
+    def is_dirty(self, settings: Settings) -> bool:
+        """True when ``settings`` differ from what was loaded or last saved."""
+        if self._raw is None:
+            self._read()
+        return settings.to_dict() != (self._baseline or self._file_values)
 
     def save(self, settings: Settings) -> None:
         """Write atomically so a crash or a full disk never leaves a half-written file.
 
-        Raises OSError with the path in the message when the file cannot be written.
+        Raises SettingsSaveError (an OSError) with the path in the message when the file cannot be
+        written; the old file is then untouched.
         """
-        payload = json.dumps(settings.to_dict(), indent=2, sort_keys=True)
-        tmp: str | None = None
+        if self._raw is None:
+            # Saved without loading (tests, the self-test): still keep what the file holds.
+            self._read()
+        if self._refuse:
+            raise SettingsSaveError(errno.EPERM, self._refuse)
+        self._follow_outside_edits()
+        current = settings.to_dict()
+        merged, replaced = self._merge(current)
+        if replaced:
+            self._keep_before_replacing(replaced)
+        payload = (json.dumps(merged, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        atomic_write(self.path, payload, what="settings")
+        self._disk = payload
+        self._raw = merged
+        self._baseline = current
+        self._file_values = Settings.from_dict(merged)[0].to_dict()
+
+    def _merge(self, current: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        baseline = self._baseline or self._file_values
+        merged = copy.deepcopy(self._raw or {})
+        replaced: list[str] = []
+        for section, values in current.items():
+            base = baseline[section]
+            raw_section = merged.get(section)
+            if section in merged and not isinstance(raw_section, dict):
+                if values == base:
+                    continue  # the user's odd section stays as it was until a setting in it changes
+                replaced.append(section)
+                raw_section = None
+            if raw_section is None:
+                raw_section = merged[section] = {}
+            for key, value in values.items():
+                if value != base[key]:
+                    raw_section[key] = value
+                elif key not in raw_section:
+                    # the file's own value, not an environment override that happens to be in effect
+                    raw_section[key] = self._file_values[section][key]
+        return merged, replaced
+
+    def _keep_before_replacing(self, sections: list[str]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise SettingsSaveError(
+                exc.errno, f"could not save settings to {self.path}: cannot back it up first ({exc.strerror})"
+            ) from exc
+        try:
+            kept = keep_copy(self.path, data, REPLACED_TAG)
+        except OSError as exc:
+            raise SettingsSaveError(
+                exc.errno, f"could not save settings to {self.path}: cannot back it up first ({exc.strerror})"
+            ) from exc
+        log.warning(
+            "%s: replacing %s (not objects of settings); the old file is kept as %s",
+            self.path,
+            ", ".join(sections),
+            kept,
+        )
+
+
+def _parse_object(data: bytes) -> dict[str, Any]:
+    """The file's JSON object; raises _Unusable saying, in words, why there is none."""
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _Unusable(f"not UTF-8 text: byte {exc.start} is 0x{data[exc.start]:02x}") from None
+    except json.JSONDecodeError as exc:
+        raise _Unusable(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise _Unusable(f"not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise _Unusable(f"a JSON {type(parsed).__name__}, not an object of settings")
+    return parsed
+
+
+def keep_copy(path: Path, data: bytes, tag: str) -> Path:
+    """Keep ``data`` as ``<path>.<tag>-YYYYmmdd-HHMMSS[-N]`` beside ``path``; never overwrites a file.
+
+    The same bytes kept before are not kept twice: each ``mirage-cli`` run on one broken file would
+    otherwise add a copy.
+    """
+    pattern = glob.escape(str(path)) + f".{tag}-*"
+    for existing in sorted(glob.glob(pattern)):
+        try:
+            if Path(existing).read_bytes() == data:
+                return Path(existing)
+        except OSError:
+            continue
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        candidate = path.with_name(f"{path.name}.{tag}-{stamp}" + ("" if n == 1 else f"-{n}"))
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-            raise OSError(exc.errno, f"could not save settings to {self.path}: {exc.strerror}") from exc
+        except OSError:
+            candidate.unlink(missing_ok=True)
+            raise
+        return candidate
+    raise FileExistsError(errno.EEXIST, f"too many backups of {path} this second")
+
+
+def atomic_write(path: Path, data: bytes, what: str = "file") -> None:
+    """Replace ``path`` with ``data`` in one step: a temporary file beside it, fsynced, renamed.
+
+    Raises SettingsSaveError naming the path; on any failure the old file is untouched and the
+    temporary file is removed.
+    """
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            # keep the user's permissions (a settings file made private stays private)
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise SettingsSaveError(exc.errno, f"could not save {what} to {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # the rename itself survives a power cut only once the folder is synced (not possible on Windows)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
-    settings, warnings = SettingsStore(path).load()
-    warnings += settings.apply_env(environ)
+    settings, warnings = SettingsStore(path).load_with_env(environ)
     for message in warnings:
         log.warning(message)
     return settings, warnings

@@ -13,7 +13,7 @@ from pathlib import Path
 from mirage_desktop import APP_NAME
 from mirage_desktop.config.logs import setup_logging
 from mirage_desktop.config.paths import AppPaths
-from mirage_desktop.config.settings import Settings, SettingsStore, load_settings
+from mirage_desktop.config.settings import Settings, SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,24 @@ def app_icon():
     return QIcon(str(icon)) if icon.is_file() else QIcon()
 
 
-def build_window(settings: Settings, paths: AppPaths, *, virtual_camera: bool = True, theme=None):
-    """The real window on the real engine, with its parts pointed at ``paths``."""
+def build_window(
+    settings: Settings,
+    paths: AppPaths,
+    *,
+    virtual_camera: bool = True,
+    theme=None,
+    settings_store: SettingsStore | None = None,
+):
+    """The real window on the real engine, with its parts pointed at ``paths``.
+
+    ``settings_store`` is the store ``settings`` were loaded from (its warnings are shown, and what
+    the file held is kept on save); without one, the file at ``paths`` is read when first saved.
+    """
     from mirage_desktop.gui.engine_controller import EngineController
     from mirage_desktop.gui.identity_store import IdentityStore
     from mirage_desktop.gui.main_window import MainWindow, WindowParts
     from mirage_desktop.gui.photo_faces import PhotoAnalyzer
+    from mirage_desktop.gui.settings_saver import LOAD_AREA, SettingsSaver, load_message
     from mirage_desktop.gui.voice_controller import VoiceController
     from mirage_desktop.models import ModelStore
 
@@ -50,11 +62,11 @@ def build_window(settings: Settings, paths: AppPaths, *, virtual_camera: bool = 
     controller = EngineController(settings, store.path, virtual_camera=virtual_camera)
     analyzer = PhotoAnalyzer(settings.face, store.path)
 
+    settings_store = settings_store or SettingsStore(paths.settings_file)
+    saver = SettingsSaver(settings, settings_store)
+
     def save_settings() -> None:
-        try:
-            SettingsStore(paths.settings_file).save(settings)
-        except OSError as exc:
-            log.error("%s", exc)
+        saver.flush()
 
     parts = WindowParts(
         controller=controller,
@@ -65,7 +77,13 @@ def build_window(settings: Settings, paths: AppPaths, *, virtual_camera: bool = 
         theme=theme,
         save_settings=save_settings,
     )
-    return MainWindow(parts)
+    window = MainWindow(parts)
+    # saved within half a second of every change, not only on a clean quit; failures show in the window
+    saver.setParent(window)
+    saver.report = window.problems.set_problem
+    window.settings_saver = saver
+    window.problems.set_problem(LOAD_AREA, load_message(settings_store.warnings))
+    return window
 
 
 def first_steps(window) -> None:
@@ -111,9 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     icon = app_icon()
     app.setWindowIcon(icon)
-    settings, _ = load_settings(paths.settings_file)
+    settings_store = SettingsStore(paths.settings_file)
+    settings, warnings = settings_store.load_with_env()
+    for message in warnings:
+        log.warning("%s", message)
     theme = ThemeManager(app, settings.gui.theme)
-    window = build_window(settings, paths, theme=theme)
+    window = build_window(settings, paths, theme=theme, settings_store=settings_store)
     if tray_available():
         window.tray = MirageTray(window, window.controller, icon, window.quit)
         window.tray.show()
