@@ -13,6 +13,7 @@ from mirage_desktop.processing.base import FrameProcessor
 from mirage_desktop.processing.chain import ProcessorChain
 from mirage_desktop.processing.debug_overlay import DebugOverlayProcessor
 from mirage_desktop.processing.passthrough import PassThroughProcessor
+from mirage_desktop.processing.privacy_cover import PrivacyPolicy
 from mirage_desktop.sinks.base import FrameSink
 from mirage_desktop.sinks.preview import PreviewListener, PreviewSink
 from mirage_desktop.sinks.recorder import RecorderSink
@@ -93,7 +94,7 @@ def build_pipeline(
     sinks.extend(request.extra_sinks)
     pipeline = Pipeline(
         source,
-        ProcessorChain(processors),
+        ProcessorChain(processors, privacy=PrivacyPolicy(enabled=settings.face.privacy_cover)),
         sinks,
         PipelineOptions(live=request.live, max_fps=video.max_fps),
         metrics=collector,

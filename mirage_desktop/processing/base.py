@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 from mirage_desktop.frame import Frame
 
@@ -23,6 +23,13 @@ class FrameProcessor(ABC):
 
     #: short identifier used in metrics and logs, e.g. "face_swap"
     name: str = "processor"
+    #: a stage that replaces the user's face: the chain's privacy guard watches it (see privacy_cover)
+    face_stage: ClassVar[bool] = False
+
+    @property
+    def face_chosen(self) -> bool:
+        """For a face stage: the user has chosen a face to wear (set, or still loading)."""
+        return False
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Load models or other resources. Called once on the processing thread."""

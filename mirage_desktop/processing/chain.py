@@ -10,6 +10,7 @@ from typing import Any
 
 from mirage_desktop.frame import Frame
 from mirage_desktop.processing.base import FrameProcessor, ProcessorError
+from mirage_desktop.processing.privacy_cover import PrivacyGuard, PrivacyPolicy, StageReport
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,21 @@ class ProcessorChain:
     A processor that fails to start or raises while processing is switched off and its
     message kept for the UI; the frame goes on unchanged, so the video never stops
     because one model misbehaved (pass-through rather than a frozen camera).
+
+    Pass-through must never mean the user's real face, though: the first face stage
+    (``face_stage = True``, the face swap) is watched by a PrivacyGuard that the chain owns and
+    runs right after that stage on every frame, whether the stage ran, was disabled for failing,
+    never started, or raised on this very frame (see privacy_cover). ``privacy`` is its policy
+    (default: the cover on).
     """
 
-    def __init__(self, processors: list[FrameProcessor] | None = None) -> None:
+    def __init__(
+        self, processors: list[FrameProcessor] | None = None, privacy: PrivacyPolicy | None = None
+    ) -> None:
         self._states = [ProcessorState(p) for p in (processors or [])]
         self._lock = threading.Lock()
+        self.guard = PrivacyGuard(privacy or PrivacyPolicy())
+        self._face_state = next((s for s in self._states if s.processor.face_stage), None)
 
     @property
     def processors(self) -> list[FrameProcessor]:
@@ -58,9 +69,18 @@ class ProcessorChain:
                 if state.processor.name == name:
                     state.enabled = enabled
 
+    def set_privacy_cover(self, enabled: bool) -> None:
+        """The user's switch for the privacy cover (FaceSettings.privacy_cover), live."""
+        self.guard.set_enabled(enabled)
+
     def process(self, frame: Frame) -> Frame:
         for state in self._states:
+            guarded = state is self._face_state
+            if guarded:
+                frame.face_outcome = None  # only the stage's result for this very frame counts
             if not state.enabled or state.failed or not state.started:
+                if guarded:
+                    frame = self._guard_frame(frame, state, ran=False)
                 continue
             t0 = time.perf_counter()
             try:
@@ -70,6 +90,25 @@ class ProcessorChain:
                 log.debug("processor %s failed; passing frames through", state.processor.name, exc_info=True)
                 self._disable(state, f"{state.processor.name} stopped: {_one_line(exc)}")
             frame.stage_ms[state.processor.name] = (time.perf_counter() - t0) * 1000.0
+            if guarded:
+                frame = self._guard_frame(frame, state, ran=state.failed is None)
+        return frame
+
+    def _guard_frame(self, frame: Frame, state: ProcessorState, ran: bool) -> Frame:
+        t0 = time.perf_counter()
+        try:
+            chosen = state.enabled and bool(state.processor.face_chosen)
+        except Exception:  # cannot tell whether a face is chosen: assume it is (fail closed)
+            log.debug("face_chosen of %s failed", state.processor.name, exc_info=True)
+            chosen = True
+        if state.failed:
+            reason = state.failed
+        elif not state.started:
+            reason = f"{state.processor.name} has not started"
+        else:
+            reason = ""
+        frame = self.guard.apply(frame, StageReport(chosen=chosen, working=ran, reason=reason))
+        frame.stage_ms["privacy_cover"] = (time.perf_counter() - t0) * 1000.0
         return frame
 
     def _disable(self, state: ProcessorState, reason: str) -> None:
@@ -86,6 +125,8 @@ class ProcessorChain:
                 out.update(state.processor.counters())
             except Exception:  # counters are best effort, never fatal
                 log.debug("counters() of %s failed", state.processor.name, exc_info=True)
+        # last, so no processor's counter can shadow what the window reads about the real face
+        out.update(self.guard.counters())
         return out
 
     def close(self) -> None:

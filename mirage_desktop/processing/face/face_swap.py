@@ -14,7 +14,7 @@ import numpy as np
 
 from mirage_desktop.config.paths import AppPaths
 from mirage_desktop.config.settings import FaceSettings
-from mirage_desktop.frame import Annotation, Frame
+from mirage_desktop.frame import Annotation, FaceOutcome, FaceRegion, Frame
 from mirage_desktop.processing.base import FrameProcessor, ProcessorError
 from mirage_desktop.processing.face.align import align_matrix, warp_crop
 from mirage_desktop.processing.face.embedder import ArcFaceEmbedder, normalize
@@ -66,6 +66,7 @@ class FaceSwapProcessor(FrameProcessor):
     """
 
     name = "face_swap"
+    face_stage = True  # the chain's privacy guard covers what this stage did not swap
 
     def __init__(
         self,
@@ -86,6 +87,9 @@ class FaceSwapProcessor(FrameProcessor):
         self._identity: SourceIdentity | None = None
         self._pending_embedding = source_embedding
         self._pending_image = source_image
+        # Set from the moment the user asks for a face, even before (or if never) it loads: a face
+        # that is chosen but cannot be worn must be covered, not sent.
+        self._source_requested = source_embedding is not None or source_image is not None
         self._lock = threading.Lock()  # serialises identity changes, never taken by process()
         self._notice: str | None = None
         self._swap_faces_last = 0
@@ -122,6 +126,7 @@ class FaceSwapProcessor(FrameProcessor):
     # --- identity (any thread) -----------------------------------------------------------------------
     def set_source_embedding(self, embedding: np.ndarray, label: str = "") -> None:
         """Wear this identity from the next frame on. Safe to call from any thread."""
+        self._source_requested = True
         vector = normalize(embedding)
         if self._parts is None:
             self._pending_embedding = vector
@@ -137,6 +142,7 @@ class FaceSwapProcessor(FrameProcessor):
         Before ``start()`` the photo is only remembered (returns None); it is read when models load.
         """
         path = Path(path)
+        self._source_requested = True
         if self._parts is None:
             self._pending_image = path
             return None
@@ -153,6 +159,12 @@ class FaceSwapProcessor(FrameProcessor):
     def clear_source(self) -> None:
         with self._lock:
             self._identity = None
+            self._source_requested = False
+
+    @property
+    def face_chosen(self) -> bool:
+        """The user asked to wear a face (it may still be loading, or have failed to load)."""
+        return self._source_requested
 
     @property
     def source(self) -> SourceIdentity | None:
@@ -183,6 +195,8 @@ class FaceSwapProcessor(FrameProcessor):
         identity = self._identity  # one read: a concurrent set_source_* lands on the next frame
         if identity is None:
             self._swap_faces_last = 0
+            # nothing swapped: if a face is chosen (its photo failed to load) the guard covers these
+            frame.face_outcome = FaceOutcome(tuple(FaceRegion(_box(f), False) for f in faces))
             if self._notice is None:
                 self._say(NO_SOURCE)
             return frame
@@ -201,12 +215,14 @@ class FaceSwapProcessor(FrameProcessor):
         swapped = [parts.swapper.swap(crop, identity.latent) for _face, _m, crop in jobs]
         t2 = time.perf_counter()
         done = 0
+        pasted: set[int] = set()
         for (face, matrix, crop), result in zip(jobs, swapped, strict=True):
             if result is None:
                 continue
             if parts.paster.paste(image, result, matrix, crop) is None:
                 continue
             done += 1
+            pasted.add(id(face))
             if self.debug_overlay:
                 x1, y1, x2, y2 = (float(v) for v in face.box)
                 frame.annotations.append(
@@ -217,6 +233,8 @@ class FaceSwapProcessor(FrameProcessor):
         frame.stage_ms["face.paste"] = (t3 - t2) * 1000.0
         self._swap_faces_last = done
         self._total_faces_swapped += done
+        # every face found, swapped or not (not chosen by max_faces, collapsed, swapper gave None)
+        frame.face_outcome = FaceOutcome(tuple(FaceRegion(_box(f), id(f) in pasted) for f in faces))
         return frame
 
     def counters(self) -> dict[str, Any]:
@@ -243,6 +261,11 @@ class FaceSwapProcessor(FrameProcessor):
         if self._parts is not None:
             self._closed_counters = self.counters()
         self._parts = None
+
+
+def _box(face: DetectedFace) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in face.box)
+    return (x1, y1, x2, y2)
 
 
 # --- building from settings ----------------------------------------------------------------------------
