@@ -169,3 +169,45 @@ def test_a_live_mirage_microphone_is_left_alone(pulse_server) -> None:  # noqa: 
         assert "sink_name=mirage_sink" in _modules(pulse_server)
     finally:
         live.close()
+
+
+def test_privacy_cover_switch_and_the_amber_real_face_warning(qtbot, testdata) -> None:
+    import numpy as np
+
+    from tests.recording_backend import register_recording_backend
+
+    name, recording = register_recording_backend()
+    settings = Settings()
+    settings.video.source = f"file:{testdata / 'video' / 'talking_head_d0.mp4'}"
+    settings.video.width, settings.video.height = 640, 360
+    settings.output.virtual_camera_backend = name
+    window = build_window(settings, AppPaths.from_env())
+    qtbot.addWidget(window)
+    window.show()
+    c = window.controller
+    try:
+        # a face is chosen but no models are installed: the swap cannot run
+        c.set_source_embedding(np.random.default_rng(0).normal(size=512).astype(np.float32), "someone")
+        assert window.face_controls.privacy.isChecked()
+        window.toggle()
+        qtbot.waitUntil(
+            lambda: c.metrics() is not None and c.metrics().processors.get("privacy_state") == "covered",
+            timeout=WAIT_MS,
+        )
+        qtbot.waitUntil(lambda: window.on_air.property("state") == "live", timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: len(recording.frames) > 3, timeout=WAIT_MS)
+        with recording.lock:
+            sent = recording.frames[-1]
+        assert sent.std() < 40  # a covered frame: flat dark blocks and a label, not a face
+
+        window.face_controls.privacy.setChecked(False)  # the user accepts sending the real face
+        assert not settings.face.privacy_cover
+        qtbot.waitUntil(lambda: "real face" in window.on_air.text(), timeout=WAIT_MS)
+        assert window.on_air.property("state") == "warn"
+        assert c.metrics().processors.get("real_face_exposed") is True
+
+        window.face_controls.privacy.setChecked(True)
+        qtbot.waitUntil(lambda: "ON AIR" in window.on_air.text(), timeout=WAIT_MS)
+    finally:
+        c.shutdown()
+        window.quit()

@@ -230,6 +230,11 @@ class EngineController(QObject):
             self._pipeline.chain.set_enabled("face_swap", enabled)
         self.swap_toggled.emit(enabled)
 
+    def set_privacy_cover(self, enabled: bool) -> None:
+        self.settings.face.privacy_cover = enabled
+        if self._pipeline is not None:
+            self._pipeline.chain.set_privacy_cover(enabled)
+
     def toggle_swap(self) -> None:
         self.set_swap_enabled(not self.settings.face.swap_enabled)
 

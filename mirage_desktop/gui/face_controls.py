@@ -1,4 +1,5 @@
-"""Face swap switches: on/off, how many faces, detection cadence, processing size, overlay, AI label.
+"""Face swap switches: on/off, the privacy cover, how many faces, detection cadence, processing
+size, overlay, AI label.
 
 Swap, face count, overlay and label change the running engine at once; detection interval and
 processing size rebuild the tracker, so they restart the pipeline (after a short pause, so dragging
@@ -53,6 +54,15 @@ class FaceControls(QWidget):
         self.proc_size.setToolTip("Frames are searched for faces at this size (smaller = faster).")
         self.proc_size.currentIndexChanged.connect(self._schedule_restart)
 
+        self.privacy = QCheckBox("Cover my face whenever it is not swapped")
+        self.privacy.setChecked(face.privacy_cover)
+        self.privacy.setToolTip(
+            "When a face cannot be swapped (not found for a moment, models missing, an error), Mirage "
+            "pixelates it instead of sending your real face. Switched off, the header warns in amber "
+            "whenever your real face goes out."
+        )
+        self.privacy.toggled.connect(controller.set_privacy_cover)
+
         self.debug = QCheckBox("Show what Mirage sees (debug overlay)")
         self.debug.setChecked(face.debug_overlay)
         self.debug.toggled.connect(controller.set_debug_overlay)
@@ -68,6 +78,7 @@ class FaceControls(QWidget):
 
         form = QFormLayout(self)
         form.addRow(self.swap)
+        form.addRow(self.privacy)
         form.addRow("Faces to swap", self.max_faces)
         form.addRow("Detect every", self.interval)
         form.addRow("Processing size", self.proc_size)
