@@ -47,6 +47,9 @@ LOOP_P95_LIMIT_MS = 50.0
 FPS_DROP_LIMIT = 0.25
 LATENCY_RISE_LIMIT = 0.50
 LATENCY_RISE_FLOOR_MS = 20.0
+#: other processes taking this many more cores make fps an unfair measure of Mirage
+OUTSIDE_LOAD_CORES = 0.3
+COST_RISE_LIMIT = 0.25
 
 
 @dataclass
@@ -64,6 +67,9 @@ class Sample:
     voice_latency_ms: float
     voice_blocks: int
     tab: str
+    #: Mirage's own CPU per output frame, and how many cores other processes kept busy meanwhile
+    cpu_ms_per_frame: float = 0.0
+    other_cores: float = 0.0
 
 
 @dataclass
@@ -74,12 +80,41 @@ class SoakReport:
     checks: dict[str, bool] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     #: every event-loop delay probed after the warm-up (not written to JSON)
     steady_delays: list[float] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+class CpuMeter:
+    """Own CPU time vs the whole machine's (from /proc/stat), between two calls.
+
+    On a shared machine fps falls when something else takes the cores; the cost per frame is what
+    tells a slowing app from a busier machine.
+    """
+
+    def __init__(self) -> None:
+        self._own, self._busy, self._t = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float]:
+        times = os.times()
+        with open("/proc/stat") as fh:
+            fields = [float(v) for v in fh.readline().split()[1:]]
+        ticks = os.sysconf("SC_CLK_TCK")
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+        busy = (sum(fields[:8]) - idle) / ticks
+        return times.user + times.system, busy, time.monotonic()
+
+    def step(self) -> tuple[float, float]:
+        """(own CPU seconds, other processes' busy cores) since the last call."""
+        own, busy, t = self._read()
+        d_own, d_busy, dt = own - self._own, busy - self._busy, max(1e-6, t - self._t)
+        self._own, self._busy, self._t = own, busy, t
+        return d_own, max(0.0, (d_busy - d_own) / dt)
 
 
 def rss_mb() -> float:
@@ -277,15 +312,21 @@ def run_soak(seconds: float, warmup_s: float, video: str, out=print) -> SoakRepo
         )
         out(
             f"{'t s':>6} {'RSS MB':>7} {'fps':>5} {'lat ms':>7} {'frames':>7} {'swapped':>7} "
-            f"{'vcam':>7} {'loop p95':>8} {'loop max':>8} {'voice':>6} {'v lat':>6} tab"
+            f"{'vcam':>7} {'loop p95':>8} {'loop max':>8} {'voice':>6} {'v lat':>6} {'cpu/fr':>6} "
+            f"{'others':>6} tab"
         )
         started = time.monotonic()
+        cpu = CpuMeter()
+        last_frames = [0]
 
         def switch_tab() -> None:
             window.tabs.setCurrentIndex((window.tabs.currentIndex() + 1) % window.tabs.count())
 
         def take_sample() -> None:
             snap = window.controller.metrics()
+            own_cpu, other_cores = cpu.step()
+            frames_now = snap.frames_output if snap else 0
+            new_frames, last_frames[0] = max(1, frames_now - last_frames[0]), frames_now
             delays, loop_delays[:] = list(loop_delays), []
             if time.monotonic() - started >= warmup_s:
                 report.steady_delays.extend(delays)
@@ -303,13 +344,16 @@ def run_soak(seconds: float, warmup_s: float, video: str, out=print) -> SoakRepo
                 voice_latency_ms=round(float(voice_metrics.get("latency", 0.0)), 1),
                 voice_blocks=int(voice_metrics.get("blocks", 0)),
                 tab=window.tabs.tabText(window.tabs.currentIndex()),
+                cpu_ms_per_frame=round(1000.0 * own_cpu / new_frames, 1),
+                other_cores=round(other_cores, 2),
             )
             report.samples.append(sample)
             out(
                 f"{sample.t:6.0f} {sample.rss_mb:7.1f} {sample.fps:5.1f} {sample.latency_ms:7.1f} "
                 f"{sample.frames_out:7d} {sample.swapped:7d} {sample.vcam_frames:7d} "
                 f"{sample.loop_p95_ms:8.1f} {sample.loop_max_ms:8.1f} {sample.voice_state:>6} "
-                f"{sample.voice_latency_ms:6.0f} {sample.tab}"
+                f"{sample.voice_latency_ms:6.0f} {sample.cpu_ms_per_frame:6.1f} {sample.other_cores:6.2f} "
+                f"{sample.tab}"
             )
             if time.monotonic() - started >= seconds:
                 app.quit()
@@ -353,14 +397,36 @@ def _judge(report: SoakReport) -> None:
     growth = (rss1 - rss0) / rss0
     fps0 = statistics.median(s.fps for s in first)
     fps1 = statistics.median(s.fps for s in last)
+    cost0 = statistics.median(s.cpu_ms_per_frame for s in first)
+    cost1 = statistics.median(s.cpu_ms_per_frame for s in last)
+    others0 = statistics.median(s.other_cores for s in first)
+    others1 = statistics.median(s.other_cores for s in last)
+    fps_flat = fps0 > 0 and fps1 >= fps0 * (1 - FPS_DROP_LIMIT)
+    # fps that fell only because other processes took the cores is the machine, not Mirage: then
+    # Mirage's own CPU per frame must be flat instead
+    busier = others1 - others0 >= OUTSIDE_LOAD_CORES
+    if not fps_flat and busier and cost1 <= cost0 * (1 + COST_RISE_LIMIT):
+        fps_flat = True
+        report.notes.append(
+            f"fps fell {fps0:.1f} → {fps1:.1f} while other processes took {others0:.2f} → {others1:.2f} "
+            f"cores; Mirage's CPU per frame stayed {cost0:.1f} → {cost1:.1f} ms"
+        )
     lat0 = statistics.median(s.latency_ms for s in first)
     lat1 = statistics.median(s.latency_ms for s in last)
     loop_p95 = _percentile(report.steady_delays, 95)
     loop_p99 = _percentile(report.steady_delays, 99)
+    latency_flat = lat1 <= max(lat0 * (1 + LATENCY_RISE_LIMIT), lat0 + LATENCY_RISE_FLOOR_MS)
+    if not latency_flat and busier and cost1 <= cost0 * (1 + COST_RISE_LIMIT):
+        latency_flat = True
+        report.notes.append(f"latency rose {lat0:.0f} → {lat1:.0f} ms with the outside load above")
     report.figures = {
         "rss_start_mb": rss0,
         "rss_end_mb": rss1,
         "rss_growth_pct": 100 * growth,
+        "cpu_ms_per_frame_start": cost0,
+        "cpu_ms_per_frame_end": cost1,
+        "other_cores_start": others0,
+        "other_cores_end": others1,
         "fps_start": fps0,
         "fps_end": fps1,
         "latency_start_ms": lat0,
@@ -379,8 +445,8 @@ def _judge(report: SoakReport) -> None:
     report.checks = {
         "alive (frames kept flowing in every sample)": all(p > 0 for p in progress),
         f"RSS growth after warm-up < {RSS_GROWTH_LIMIT:.0%}": growth < RSS_GROWTH_LIMIT,
-        "fps flat": fps1 >= fps0 * (1 - FPS_DROP_LIMIT) and fps0 > 0,
-        "latency flat": lat1 <= max(lat0 * (1 + LATENCY_RISE_LIMIT), lat0 + LATENCY_RISE_FLOOR_MS),
+        "fps flat": fps_flat,
+        "latency flat": latency_flat,
         f"GUI event-loop delay p95 < {LOOP_P95_LIMIT_MS:.0f} ms": loop_p95 < LOOP_P95_LIMIT_MS,
         "face swap kept swapping": steady[-1].swapped > steady[0].swapped,
         "voice live throughout": all(s.voice_state == "live" for s in steady)
@@ -406,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for key, value in report.figures.items():
         print(f"{key:>28}: {value:.1f}")
+    for note in report.notes:
+        print(f"note: {note}")
     for name, ok in report.checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
     for failure in report.failures:
