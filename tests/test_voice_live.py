@@ -191,6 +191,9 @@ def test_slow_converter_makes_block_size_adapt(vmic, pulse_server, tmp_path):
     assert m.block_changes >= 1 and m.block_ms >= 40
 
 
+# The drift measured here is the real machine's scheduling: with other processes on both cores a
+# run can creep 40 ms (seen in a CI-like run beside three busy jobs). One rerun; a real creep repeats.
+@pytest.mark.flaky(reruns=1)
 @pytest.mark.parametrize("converter", [PassthroughConverter, lambda: PitchShiftConverter(4)])
 def test_measured_loopback_latency_is_low_and_flat(vmic, pulse_server, converter):
     """Mic source -> engine -> virtual mic, measured by the probe on the server's clock: every click
