@@ -106,8 +106,9 @@ def test_process_writes_every_frame(testdata, tmp_path, capsys):
 
 def test_process_with_unreadable_input_fails_clearly(tmp_path, capsys):
     code = main(["process", "--input", str(tmp_path / "nope.mp4"), "--output", str(tmp_path / "o.mp4")])
-    assert code == 1
+    assert code == 2  # refused before anything is created
     assert "does not exist" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_devices_explains_missing_driver(capsys):

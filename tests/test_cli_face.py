@@ -74,20 +74,20 @@ def test_process_swaps_the_face_in_every_frame(placed_models, testdata, tmp_path
     assert all(d[corner].mean() < 4 for d in diffs)
 
 
-def test_missing_models_keep_the_loop_running_and_say_what_to_do(testdata, tmp_path, capsys):
+def test_missing_models_refuse_to_process_unless_passthrough_is_asked_for(testdata, tmp_path, capsys):
     out = tmp_path / "passthrough.mp4"
-    code = main(
-        [
-            "process",
-            "--face",
-            str(testdata / "faces/obama.jpg"),
-            "--input",
-            str(testdata / CLIP),
-            "-o",
-            str(out),
-        ]
-    )
+    argv = [
+        "process",
+        "--face",
+        str(testdata / "faces/obama.jpg"),
+        "--input",
+        str(testdata / CLIP),
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert code == 0
     assert "mirage-cli models download" in err or "models add" in err
-    assert len(read_all(out)) == 78  # pass-through, nothing lost
+    assert not out.exists()
+    assert main([*argv, "--allow-passthrough"]) == 0
+    assert len(read_all(out)) == 78  # written on purpose, nothing lost

@@ -1,4 +1,9 @@
-"""`mirage-cli process`: a video file in, a processed video file out, as fast as possible."""
+"""`mirage-cli process`: a video file in, a processed video file out, as fast as possible.
+
+Nothing the user has is put at risk: everything that can be checked is checked before the first
+frame (exit 2), the video is written to a partial file beside the output and renamed into place
+only when complete, and Ctrl-C/SIGTERM stop cleanly (exit 130/143), saying what became of the file.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,19 @@ import argparse
 import time
 from pathlib import Path
 
-from mirage_desktop.cli.common import err, load_user_settings, write_json
+from mirage_desktop.cli.common import err, load_user_settings
+from mirage_desktop.cli.face_check import check_face
+from mirage_desktop.cli.outputs import check_json_output, emit_metrics
+from mirage_desktop.cli.signals import StopOnSignals
 from mirage_desktop.engine.builder import PipelineRequest, build_pipeline
+from mirage_desktop.engine.pipeline import Pipeline
+from mirage_desktop.sinks.base import SinkError
+from mirage_desktop.sinks.recorder import RecorderSink
+from mirage_desktop.sources.base import SourceError
+from mirage_desktop.sources.video_file import VideoFileSource
+
+#: how long stopping may take: one frame through the face models, then the file's index
+STOP_TIMEOUT_S = 60.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,8 +32,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", required=True, type=Path, help="output video file (.mp4/.avi)")
     p.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=None, help="debug overlay")
     p.add_argument("--face", type=Path, help="photo of the face to wear (face swap; needs the face models)")
+    p.add_argument(
+        "--allow-passthrough",
+        action="store_true",
+        help="when the face cannot be worn, write the video anyway (faces covered unless the privacy "
+        "cover is off) instead of refusing",
+    )
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
     p.set_defaults(func=process_command)
+
+
+def _check_input(path: Path) -> str | None:
+    source = VideoFileSource(path, loop=False, paced=False)
+    try:
+        source.open()
+    except SourceError as exc:
+        return str(exc)
+    finally:
+        source.close()
+    return None
 
 
 def process_command(args: argparse.Namespace) -> int:
@@ -29,35 +62,124 @@ def process_command(args: argparse.Namespace) -> int:
     if args.face:
         settings.face.source_face = str(args.face)
         settings.face.swap_enabled = True
-    if args.output.resolve() == args.input.resolve():
-        err("The output file must differ from the input file.")
+
+    problem = _check_input(args.input)
+    if problem:
+        err(problem)
         return 2
-    problems: list[str] = []
+    recorder = RecorderSink(args.output, inputs=(args.input,), commit_on_close=False)
+    try:
+        recorder.prepare()  # creates the partial file: from here every exit path must remove it
+    except SinkError as exc:
+        err(str(exc))
+        return 2
+    try:
+        return _process(args, settings, recorder)
+    finally:
+        recorder.discard()  # no-op once committed
+
+
+def _process(args: argparse.Namespace, settings, recorder: RecorderSink) -> int:
+    dest = recorder.destination
+    try:
+        metrics_path = check_json_output(args.metrics_json, inputs=(args.input, dest))
+    except SinkError as exc:
+        err(str(exc))
+        return 2
+    face = check_face(settings)
+    if face.problem:
+        if not args.allow_passthrough:
+            err(
+                f"{face.problem}\nNothing was written. To write the video without the swap anyway, "
+                "add --allow-passthrough."
+            )
+            return 2
+        err(f"[face] {face.problem} (--allow-passthrough: writing the video without the swap)")
 
     def on_problem(area: str, message: str) -> None:
-        if message:
-            problems.append(message)
+        # the recorder is the only sink: its failure is the closing message, said once
+        if message and not area.startswith("sink:"):
             err(f"[{area}] {message}")
 
-    request = PipelineRequest(live=False, virtual_camera=False, record_to=args.output)
+    request = PipelineRequest(
+        live=False,
+        virtual_camera=False,
+        processors=face.processors,
+        extra_sinks=(recorder,),
+        stop_without_sinks=True,
+    )
     pipeline = build_pipeline(settings, request, on_problem=on_problem)
     started = time.perf_counter()
-    pipeline.start()
-    while not pipeline.wait(0.5):
-        snap = pipeline.collector
-        err(f"  {snap.frames_output} frames written")
-    elapsed = time.perf_counter() - started
+    with StopOnSignals() as stop:
+        pipeline.start()
+        broken: list[str] = []
+        while pipeline.running:
+            if stop.event.wait(0.5):
+                break
+            # a processor that fails mid-run passes frames through: not what was asked for
+            broken = [] if args.allow_passthrough else pipeline.chain.problems()
+            if broken:
+                break
+            err(f"  {pipeline.collector.frames_output} frames written")
+        pipeline.stop(STOP_TIMEOUT_S)
+        if pipeline.running:
+            err(f"Mirage could not stop within {STOP_TIMEOUT_S:g} s; the partial output was removed.")
+            return stop.exit_code if stop.stopped else 1
+        elapsed = time.perf_counter() - started
+        broken = broken or ([] if args.allow_passthrough else pipeline.chain.problems())
+        if broken:
+            recorder.discard()
+            # the chain has already logged the reason (one line, above): say what it means
+            err(
+                f"Nothing was written to {recorder.destination}: a processing step stopped during the "
+                "run (the reason is above). To write the video without it anyway, add --allow-passthrough."
+            )
+            code = 1
+        else:
+            code = _finish(pipeline, recorder, stop, elapsed)
     snapshot = pipeline.metrics()
-    fps = snapshot.frames_output / elapsed if elapsed > 0 else 0.0
-    print(f"processed {snapshot.frames_output} frames in {elapsed:.2f} s ({fps:.1f} fps) → {args.output}")
     stages = ", ".join(f"{k} {v:.2f} ms" for k, v in snapshot.stage_ms.items())
     if stages:
         print(f"per-stage mean: {stages}")
-    if args.metrics_json:
-        data = snapshot.to_dict()
-        data["elapsed_s"] = elapsed
-        data["throughput_fps"] = fps
-        write_json(args.metrics_json, data)
-    if snapshot.frames_output == 0 or not any(s.startswith("recorder:") for s in snapshot.sinks_active):
-        return 1
+    data = snapshot.to_dict()
+    data["elapsed_s"] = elapsed
+    data["throughput_fps"] = snapshot.frames_output / elapsed if elapsed > 0 else 0.0
+    data["output"] = str(recorder.committed) if recorder.committed else None
+    failed = emit_metrics(args.metrics_json, metrics_path, data)
+    if failed:
+        err(failed)
+        return code or 1
+    return code
+
+
+def _finish(pipeline: Pipeline, recorder: RecorderSink, stop: StopOnSignals, elapsed: float) -> int:
+    """Keep or remove the output, say which, and choose the exit code."""
+    dest = recorder.destination
+    frames = recorder.frames_written
+    problems = pipeline.problems
+    # the input was not read to its end: interrupted, damaged input, or a thread that failed
+    cut_short = next((problems[a] for a in ("source", "processing", "output") if a in problems), None)
+    failed_code = stop.exit_code if stop.stopped else 1
+    if recorder.failure or frames == 0:
+        recorder.discard()
+        reason = recorder.failure or cut_short or "; ".join(pipeline.metrics().problems)
+        err(f"{reason or 'No frames were processed.'}\nNothing was written to {dest}.")
+        return failed_code
+    if stop.stopped or cut_short:
+        why = "interrupted" if stop.stopped else "the input was not read to its end"
+        if dest.exists():  # an incomplete video never replaces a file the user already had
+            recorder.discard()
+            err(f"Stopped after {frames} frames ({why}); {dest} already existed and was left unchanged.")
+            return failed_code
+    existed = dest.exists()
+    try:
+        final = recorder.commit(replace=not (stop.stopped or cut_short))
+    except SinkError as exc:
+        err(f"{exc}\nNothing was written to {dest}" + (" (the file there is unchanged)." if existed else "."))
+        return failed_code
+    if stop.stopped or cut_short:
+        err(f"Stopped after {frames} frames ({why}); the frames processed so far were saved to {final}.")
+        return failed_code
+    fps = frames / elapsed if elapsed > 0 else 0.0
+    print(f"processed {frames} frames in {elapsed:.2f} s ({fps:.1f} fps) → {final}")
     return 0

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
 import time
 from pathlib import Path
 
 from mirage_desktop.cli import validate
-from mirage_desktop.cli.common import add_video_args, apply_video_args, err, load_user_settings, write_json
+from mirage_desktop.cli.common import add_video_args, apply_video_args, err, load_user_settings
+from mirage_desktop.cli.outputs import check_json_output, emit_metrics
+from mirage_desktop.cli.signals import StopOnSignals
 from mirage_desktop.engine.builder import PipelineRequest, build_pipeline
+from mirage_desktop.sinks.base import SinkError
+from mirage_desktop.sinks.recorder import RecorderSink
+from mirage_desktop.sources.open import SourceSpec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,43 +66,88 @@ def run_command(args: argparse.Namespace) -> int:
     if args.virtual_camera_backend:
         settings.output.virtual_camera_backend = args.virtual_camera_backend
 
+    inputs: tuple[str, ...] = ()
+    spec = SourceSpec.parse(settings.video.source)
+    if spec.kind == "file":
+        inputs = (str(Path(spec.value).expanduser()),)
+    recorder = (
+        RecorderSink(args.output, inputs=inputs, commit_on_close=False) if args.output is not None else None
+    )
+    try:
+        if recorder is not None:
+            recorder.prepare()  # the partial file exists from here: every exit path must remove it
+        metrics_path = check_json_output(
+            args.metrics_json, inputs=inputs + ((str(recorder.destination),) if recorder else ())
+        )
+    except SinkError as exc:
+        if recorder is not None:
+            recorder.discard()
+        err(str(exc))
+        return 2
+    try:
+        return _run(args, settings, recorder, metrics_path)
+    finally:
+        if recorder is not None:
+            recorder.discard()  # no-op once committed
+
+
+def _run(args: argparse.Namespace, settings, recorder: RecorderSink | None, metrics_path: Path | None) -> int:
     def on_problem(area: str, message: str) -> None:
         if message:
             err(f"[{area}] {message}")
         else:
             err(f"[{area}] recovered")
 
-    request = PipelineRequest(live=True, virtual_camera=not args.no_virtual_camera, record_to=args.output)
-    pipeline = build_pipeline(settings, request, on_problem=on_problem)
-    stop = threading.Event()
-    previous = (
-        signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    request = PipelineRequest(
+        live=True,
+        virtual_camera=not args.no_virtual_camera,
+        extra_sinks=(recorder,) if recorder is not None else (),
+        # a live call goes on when only the recording fails; with nothing else to feed, it ends
+        stop_without_sinks=recorder is not None,
     )
-    if previous is not None:
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    pipeline = build_pipeline(settings, request, on_problem=on_problem)
     err(
         f"Mirage: running from {settings.video.source} "
         + (f"for {args.seconds:g} s" if args.seconds else "(Ctrl-C stops)")
     )
-    pipeline.start()
-    started = time.monotonic()
-    next_stats = started + 1.0
+    with StopOnSignals() as stop:
+        pipeline.start()
+        started = time.monotonic()
+        next_stats = started + 1.0
+        try:
+            while not stop.event.is_set() and pipeline.running:
+                if args.seconds and time.monotonic() - started >= args.seconds:
+                    break
+                stop.event.wait(0.05)
+                if args.stats and time.monotonic() >= next_stats:
+                    next_stats += 1.0
+                    err(pipeline.metrics().summary())
+        finally:
+            pipeline.stop()
+        snapshot = pipeline.metrics()
+        print(snapshot.summary())
+        code = 0 if snapshot.frames_output > 0 else 1
+        if recorder is not None:
+            code = _finish_recording(recorder, stop) or code
+        failed = emit_metrics(args.metrics_json, metrics_path, snapshot.to_dict())
+        if failed:
+            err(failed)
+            code = code or 1
+    return stop.exit_code if stop.stopped else code
+
+
+def _finish_recording(recorder: RecorderSink, stop: StopOnSignals) -> int:
+    """A live recording is complete whenever it is stopped: keep it unless it failed."""
+    dest = recorder.destination
     try:
-        while not stop.is_set() and pipeline.running:
-            if args.seconds and time.monotonic() - started >= args.seconds:
-                break
-            stop.wait(0.05)
-            if args.stats and time.monotonic() >= next_stats:
-                next_stats += 1.0
-                err(pipeline.metrics().summary())
-    finally:
-        pipeline.stop()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    snapshot = pipeline.metrics()
-    print(snapshot.summary())
-    if args.metrics_json:
-        write_json(args.metrics_json, snapshot.to_dict())
-    if args.output is not None and any(s.startswith("recorder:") for s in snapshot.sinks_active):
-        print(f"recorded to {args.output}")
-    return 0 if snapshot.frames_output > 0 else 1
+        final = recorder.commit()
+    except SinkError as exc:
+        err(
+            f"Recording failed: {exc}\nNothing was written to {dest}"
+            + (" (the file there is unchanged)." if dest.exists() else ".")
+        )
+        return 1
+    print(f"recorded {recorder.frames_written} frames to {final}")
+    if stop.stopped:
+        err(f"Stopped; the recording was finished and saved to {final}.")
+    return 0

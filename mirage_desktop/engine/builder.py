@@ -35,6 +35,8 @@ class PipelineRequest:
     extra_sinks: Sequence[FrameSink] = field(default_factory=tuple)
     #: where model files come from (default: the user's model store)
     model_path: Callable[[str], Path] | None = None
+    #: end the run when every sink has failed (see PipelineOptions.stop_without_sinks)
+    stop_without_sinks: bool = False
 
 
 def face_processors(
@@ -96,7 +98,9 @@ def build_pipeline(
         source,
         ProcessorChain(processors, privacy=PrivacyPolicy(enabled=settings.face.privacy_cover)),
         sinks,
-        PipelineOptions(live=request.live, max_fps=video.max_fps),
+        PipelineOptions(
+            live=request.live, max_fps=video.max_fps, stop_without_sinks=request.stop_without_sinks
+        ),
         metrics=collector,
         on_problem=on_problem,
     )

@@ -37,6 +37,9 @@ class PipelineOptions:
     #: resend the last frame after this long without a new one, so apps watching the
     #: virtual camera never time out to black while the source reconnects
     keepalive_s: float = 1.0
+    #: end the run when every sink has failed (a recording that cannot be written, nothing else to
+    #: feed): processing on would only waste the user's time and print a success that is not one
+    stop_without_sinks: bool = False
 
 
 class Pipeline:
@@ -228,10 +231,14 @@ class Pipeline:
                     self._open_sinks(frame)
                     if live and self.options.max_fps > 0:
                         limiter = Pacer(self.output_fps)
+                if self._out_of_sinks():
+                    break
                 if live:
                     frame = self._pace(frame, limiter)
                 self._write(frame)
                 last = frame
+                if self._out_of_sinks():
+                    break
         except Exception as exc:
             log.exception("output thread failed")
             self.report("output", f"Output failed: {exc}")
@@ -242,6 +249,13 @@ class Pipeline:
                     sink.close()
                 except Exception:
                     log.exception("closing sink %s failed", sink.name)
+
+    def _out_of_sinks(self) -> bool:
+        if not (self.options.stop_without_sinks and self.sinks) or self._active_sinks:
+            return False
+        self._stop.set()
+        self._to_process.close()  # capture and processing end at their next hand-over
+        return True
 
     def _pace(self, frame: Frame, limiter: Pacer | None) -> Frame:
         """Wait until the sinks want the next frame, then send the newest one available."""
@@ -263,7 +277,8 @@ class Pipeline:
             try:
                 sink.write(frame)
             except Exception as exc:
-                log.exception("sink %s failed", sink.name)
+                if not isinstance(exc, SinkError):  # a SinkError says it all (disk full, ...)
+                    log.exception("sink %s failed", sink.name)
                 self.report(f"sink:{type(sink).__name__}", f"{sink.name} stopped: {exc}")
                 self._active_sinks.remove(sink)
                 try:

@@ -27,6 +27,7 @@ class VideoFileSource(FrameSource):
         self._pacer: Pacer | None = None
         self._info: SourceInfo | None = None
         self._index = 0
+        self._announced = 0
         self.loops = 0
 
     def _open_capture(self) -> cv2.VideoCapture:
@@ -59,6 +60,7 @@ class VideoFileSource(FrameSource):
         self._cap = cap
         self._pacer = Pacer(fps, clock=self._clock)
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self._announced = max(0, frames)
         self._info = SourceInfo(
             name=self.path.name,
             kind="file",
@@ -81,6 +83,7 @@ class VideoFileSource(FrameSource):
         ok, image = self._cap.read()
         if not ok or image is None:
             if not self.loop:
+                self._check_complete()
                 raise SourceExhausted(str(self.path))
             # Seeking back is unreliable for some codecs; reopening always restarts cleanly.
             self._cap.release()
@@ -92,6 +95,16 @@ class VideoFileSource(FrameSource):
         frame = Frame(image, self._index, self._clock(), source=f"file:{self.path.name}")
         self._index += 1
         return frame
+
+    def _check_complete(self) -> None:
+        # A file cut short (a copy or download that did not finish) reads like a short video;
+        # offline that would silently give a short output. Some containers only estimate their
+        # frame count from the duration, hence the slack.
+        if self._announced and self._index < self._announced * 0.98 - 1:
+            raise SourceError(
+                f"The video file {self.path} ended after {self._index} of its {self._announced} frames: "
+                "it is damaged or incomplete (was it still being copied or downloaded?)."
+            )
 
     def close(self) -> None:
         if self._cap is not None:
