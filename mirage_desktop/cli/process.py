@@ -163,6 +163,8 @@ def _finish(pipeline: Pipeline, recorder: RecorderSink, stop: StopOnSignals, ela
     if recorder.failure or frames == 0:
         recorder.discard()
         reason = recorder.failure or cut_short or "; ".join(pipeline.metrics().problems)
+        if not reason and stop.stopped:
+            reason = "Interrupted before the first frame was finished."
         err(f"{reason or 'No frames were processed.'}\nNothing was written to {dest}.")
         return failed_code
     if stop.stopped or cut_short:
