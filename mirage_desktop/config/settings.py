@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mirage_desktop.durable import fsync_path
+
 log = logging.getLogger(__name__)
 
 MIN_PROC_MAX_DIM = 64
@@ -654,26 +656,13 @@ def atomic_write(path: Path, data: bytes, what: str = "file") -> None:
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
         tmp = None
-        _fsync_dir(path.parent)
+        # the rename itself survives a power cut only once the folder is synced
+        fsync_path(path.parent)
     except OSError as exc:
         raise SettingsSaveError(exc.errno, f"could not save {what} to {path}: {exc.strerror or exc}") from exc
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # the rename itself survives a power cut only once the folder is synced (not possible on Windows)
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:

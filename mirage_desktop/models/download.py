@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mirage_desktop import __version__
+from mirage_desktop.durable import fsync_path
 from mirage_desktop.models.errors import storage_error
 
 #: progress(bytes_done, bytes_total); bytes_total is 0 when unknown. Raise from it to cancel.
@@ -89,16 +90,7 @@ def fsync_dir(folder: Path) -> None:
     """Make a rename durable; directories cannot be opened for fsync on Windows, where it is moot."""
     if os.name == "nt":
         return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_path(folder)
 
 
 def _proxies_for(url: str, environ: Mapping[str, str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from mirage_desktop.durable import fsync_path
 from mirage_desktop.sinks.base import SinkError
 
 #: below this much free space a video write is failing or about to: FFmpeg flushes in 32 KiB blocks
@@ -126,13 +127,13 @@ class PartialFile:
     def commit(self, replace: bool = True) -> None:
         """Move the partial file into place; ``replace=False`` never overwrites an existing file."""
         assert self.path is not None
-        _fsync_path(self.path)
+        fsync_path(self.path)
         if replace:
             os.replace(self.path, self.dest)
         else:
             _move_no_clobber(self.path, self.dest)
         self.path = None
-        _fsync_path(self.dest.parent)
+        fsync_path(self.dest.parent)
 
     def discard(self) -> None:
         if self.path is not None:
@@ -152,20 +153,6 @@ def _move_no_clobber(src: Path, dest: Path) -> None:
         os.rename(src, dest)
         return
     src.unlink()
-
-
-def _fsync_path(path: Path) -> None:
-    # a rename that survives a power cut needs the data, then the folder entry, on disk
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def space_problem(path: Path) -> str | None:
