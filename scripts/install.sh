@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 APT_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils xvfb libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0
   libdbus-1-3 libfontconfig1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0
-  libxcb-randr0 libxcb-render-util0 libxcb-image0 strace)
+  libxcb-randr0 libxcb-render-util0 libxcb-image0 strace espeak-ng sox)
 
 if [[ "${MIRAGE_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null 2>&1; then
   missing=()
