@@ -103,6 +103,11 @@ class VoiceSettings:
     #: mute below this input level (dBFS RMS) so silence stays silent
     gate_enabled: bool = True
     gate_db: float = -50.0
+    #: "level": mute below gate_db; "vad": Silero voice-activity gate (breaths, clicks and keyboard stay
+    #: silent, word onsets kept; adds a 48 ms look-ahead)
+    gate_mode: str = "level"
+    #: RNNoise noise suppression on the microphone before the converter (adds 20 ms)
+    denoise: bool = False
     #: also play the converted voice to your headphones
     monitor: bool = False
     monitor_device: str = ""
@@ -275,6 +280,7 @@ class Choice:
 AUDIO_BACKENDS = ("auto", "pulse", "portaudio")
 #: what plays for a late block; the engine's "wait" is a reference policy, not offered to users
 OVERLOAD_POLICIES = ("dry", "silence")
+GATE_MODES = ("level", "vad")
 #: the modes of gui.theme / gui.preview_widget.MODES (the config layer never imports Qt)
 THEMES = ("system", "light", "dark")
 RAW_PREVIEWS = ("pip", "side", "off")
@@ -315,6 +321,7 @@ def rules() -> dict[tuple[str, str], Range | Choice]:
         ("voice", "buffer_ms"): Range(0, MAX_BUFFER_MS, "ms"),
         ("voice", "audio_backend"): Choice(AUDIO_BACKENDS),
         ("voice", "gate_db"): Range(-120, 0, "dBFS"),
+        ("voice", "gate_mode"): Choice(GATE_MODES),
         ("voice", "overload_policy"): Choice(OVERLOAD_POLICIES),
         ("gui", "theme"): Choice(THEMES),
         ("gui", "raw_preview"): Choice(RAW_PREVIEWS),

@@ -241,7 +241,17 @@ class VoiceEngine:
         if self.monitor is not None:
             self.monitor.close()
         self.converter.close()
+        self.pipeline.frontend.close()
         self._status = "stopped"
+
+    # --- live switches (any thread; models load in the caller's thread, the scheduler only flips) ----
+    def set_denoise(self, on: bool) -> str:
+        """Noise suppression on/off while streaming; returns "" or why it stays off."""
+        return self.pipeline.set_denoise(on)
+
+    def set_gate_mode(self, mode: str) -> str:
+        """``"level"`` or ``"vad"`` while streaming; returns "" or why the VAD gate stays off."""
+        return self.pipeline.set_gate_mode(mode)
 
     def __enter__(self) -> VoiceEngine:
         self.start()
@@ -473,6 +483,14 @@ class VoiceEngine:
         m.backend = self.spec.backend
         m.callbacks = s.callbacks
         m.gate_open = pipe.gate_open
+        front = pipe.frontend
+        m.denoise = front.denoiser.engaged
+        m.gate_mode = "vad" if front.vad_engaged else ("level" if pipe.config.gate_db is not None else "off")
+        m.vad_speaking = bool(front.vad.stage is not None and getattr(front.vad.stage, "speaking", False))
+        m.frontend_latency_ms = round(front.latency_s * 1000, 2)
+        m.denoise_ms_mean = round(front.denoiser.cost_ms(), 4)
+        m.vad_ms_mean = round(front.vad.cost_ms(), 4)
+        m.frontend_note = front.notes()
         m.input_level_db = round(pipe.last_level_db, 1)
         m.status = (
             self._status

@@ -72,6 +72,16 @@ class VoiceMetrics:
     callbacks: int = 0
     gate_open: bool = False
     input_level_db: float = -120.0
+    #: the input front end (voice/frontend.py): RNNoise engaged, which gate works ("level", "vad",
+    #: "off"), whether the VAD hears speech, the delay both add, their cost in ms per block, and why
+    #: a stage that was asked for is off ("" when none)
+    denoise: bool = False
+    gate_mode: str = "level"
+    vad_speaking: bool = False
+    frontend_latency_ms: float = 0.0
+    denoise_ms_mean: float = 0.0
+    vad_ms_mean: float = 0.0
+    frontend_note: str = ""
     status: str = "stopped"
 
     @property

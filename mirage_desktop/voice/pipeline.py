@@ -1,4 +1,5 @@
-"""The per-block DSP around a converter: resampling, context window, SOLA splice and noise gate.
+"""The per-block DSP around a converter: input front end (noise suppression, VAD gate; frontend.py),
+resampling, context window, SOLA splice and the level gate.
 
 It is synchronous and thread-agnostic: the real-time engine drives it from its scheduler thread and
 ``process_offline`` drives it over a whole file (tests, quality checks), so both run the same code.
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mirage_desktop.voice.converters.base import VoiceConverter
+from mirage_desktop.voice.frontend import DEFAULT_VAD_LOOKAHEAD_MS, InputFrontEnd
 from mirage_desktop.voice.gate import NoiseGate, rms_db
 from mirage_desktop.voice.resample import StreamResampler
 from mirage_desktop.voice.sola import SolaSplicer
@@ -25,6 +27,12 @@ class PipelineConfig:
     gate_db: float | None = -50.0
     #: blocks may grow up to this when the converter is too slow
     max_block_ms: float = 160.0
+    #: RNNoise on the input before the converter (adds its 20 ms delay); switchable live
+    denoise: bool = False
+    #: "level": the dB gate above mutes the output; "vad": Silero VAD gates the input instead (adds
+    #: ``vad_lookahead_ms``); with gate_db None there is no gate at all
+    gate_mode: str = "level"
+    vad_lookahead_ms: float = DEFAULT_VAD_LOOKAHEAD_MS
 
 
 class BlockPipeline:
@@ -52,6 +60,13 @@ class BlockPipeline:
         )
         self._sola = SolaSplicer(self.crossfade, self.search)
         self._gate = NoiseGate(config.gate_db, device_rate)
+        # loads its models here, in the caller's thread; a stage that cannot load stays off with a note
+        self.frontend = InputFrontEnd(
+            device_rate,
+            denoise=config.denoise,
+            vad=config.gate_mode == "vad" and config.gate_db is not None,
+            vad_lookahead_ms=config.vad_lookahead_ms,
+        )
         self.block_dev = 0
         self.block_conv = 0
         self.set_block(self.quantize(config.block_ms / 1000 * device_rate))
@@ -72,17 +87,31 @@ class BlockPipeline:
 
     @property
     def gate_open(self) -> bool:
+        if self.frontend.vad_engaged:
+            return self.frontend.vad_open
         return self._gate.is_open
+
+    def set_denoise(self, on: bool) -> str:
+        """Switch noise suppression live (any thread); "" or why it stays off."""
+        return self.frontend.set_denoise(on)
+
+    def set_gate_mode(self, mode: str) -> str:
+        """``"level"`` or ``"vad"``, live (any thread); "" or why the VAD gate stays off (the level
+        gate then keeps working)."""
+        if mode not in ("level", "vad"):
+            raise ValueError(f"gate mode must be 'level' or 'vad', not {mode!r}")
+        return self.frontend.set_vad(mode == "vad" and self.config.gate_db is not None)
 
     def algorithmic_latency_s(self) -> float:
         """Worst case from a sample entering a block to it leaving the splicer, at the device rate."""
         extra = (self.lookahead + self.crossfade + self.search) / self.rate
-        return self.block_dev / self.device_rate + extra + self._in.delay_s + self._out.delay_s
+        front = self.frontend.latency_s  # noise suppression and VAD look-ahead, when on
+        return self.block_dev / self.device_rate + extra + self._in.delay_s + self._out.delay_s + front
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Take one block of device-rate input; return the window to convert (a private copy)."""
-        self.last_level_db = rms_db(block)
-        fresh = self._in.process(block)
+        self.last_level_db = rms_db(block)  # the microphone's own level (the meter), before denoising
+        fresh = self._in.process(self.frontend.process(block))
         n = len(fresh)
         self._hist[:-n] = self._hist[n:]
         self._hist[-n:] = fresh
@@ -96,7 +125,9 @@ class BlockPipeline:
         chunk = converted[end - self._sola.chunk_length(self.block_conv) : end]
         block = self._sola.splice(chunk, self.block_conv)
         out = self._out.process(block)
-        return self._gate.apply(self.last_level_db, out)
+        # while the VAD gate works on the input, the level gate stays open (it ramps open, no step)
+        level = 0.0 if self.frontend.vad_engaged else self.last_level_db
+        return self._gate.apply(level, out)
 
 
 def process_offline(pipeline: BlockPipeline, audio: np.ndarray) -> np.ndarray:

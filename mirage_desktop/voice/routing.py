@@ -161,7 +161,10 @@ def route_linux(voice: VoiceSettings, pulse: PulseVirtualMic | None) -> Routing:
 def engine_config(voice: VoiceSettings) -> EngineConfig:
     return EngineConfig(
         pipeline=PipelineConfig(
-            block_ms=voice.block_ms, gate_db=voice.gate_db if voice.gate_enabled else None
+            block_ms=voice.block_ms,
+            gate_db=voice.gate_db if voice.gate_enabled else None,
+            gate_mode=voice.gate_mode if voice.gate_mode in ("level", "vad") else "level",
+            denoise=voice.denoise,
         ),
         buffer_ms=voice.buffer_ms,
         policy="silence" if voice.overload_policy == "silence" else "dry",
