@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -26,6 +27,8 @@ class FaceRegion:
 
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the frame's pixels
     swapped: bool
+    #: map mode recognised this face as someone not mapped: it stays as it is, on purpose
+    bystander: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,7 @@ class FaceOutcome:
 
     @property
     def unswapped(self) -> tuple[FaceRegion, ...]:
-        return tuple(f for f in self.faces if not f.swapped)
+        return tuple(f for f in self.faces if not f.swapped and not f.bystander)
 
 
 @dataclass(slots=True)
@@ -49,6 +52,11 @@ class Frame:
 
     ``captured_at`` is ``time.perf_counter()`` taken by the source right after the frame
     was read from the device; every latency figure is measured from it.
+
+    A frame read from a media file also carries its presentation timestamp there: ``pts`` in units
+    of ``time_base`` seconds, exactly as the file has it (a looping file adds one loop's length per
+    loop), so writers keep the source's timing (variable frame rate included) and its sound in sync.
+    Live sources leave both None.
     """
 
     image: np.ndarray  # H×W×3 uint8, BGR
@@ -60,6 +68,16 @@ class Frame:
     face_outcome: FaceOutcome | None = None
     #: the privacy guard's verdict for this frame ("swapped", "covered", ...; "" = no face stage)
     privacy: str = ""
+    #: presentation timestamp in the source media, in ``time_base`` units (None: a live source)
+    pts: int | None = None
+    time_base: Fraction | None = None
+
+    @property
+    def media_time(self) -> float | None:
+        """The presentation time in seconds on the source media's timeline, or None."""
+        if self.pts is None or self.time_base is None:
+            return None
+        return float(self.pts * self.time_base)
 
     @property
     def width(self) -> int:

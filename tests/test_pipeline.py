@@ -155,7 +155,7 @@ def test_offline_processing_keeps_every_frame_in_order(testdata, clip_frames, tm
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(clip_frames)
     ok, first = cap.read()
     assert ok and first.shape == (512, 512, 3)
-    assert psnr(first, clip_frames[0]) > 28  # lossy mp4v, but the same picture
+    assert psnr(first, clip_frames[0]) > 28  # lossy H.264, but the same picture
 
 
 def test_overlay_draws_live_stats_onto_frames(testdata, clip_frames):

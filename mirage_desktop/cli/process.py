@@ -11,16 +11,20 @@ import argparse
 import time
 from pathlib import Path
 
+from mirage_desktop.cli import validate
 from mirage_desktop.cli.common import err, load_user_settings
 from mirage_desktop.cli.face_check import check_face
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
+from mirage_desktop.cli.progress import Progress
 from mirage_desktop.cli.signals import StopOnSignals
 from mirage_desktop.engine.builder import PipelineRequest, build_pipeline
 from mirage_desktop.engine.pipeline import Pipeline
+from mirage_desktop.media.audio import AudioTrack, audio_for
 from mirage_desktop.sinks.base import SinkError
 from mirage_desktop.sinks.recorder import RecorderSink
 from mirage_desktop.sources.base import SourceError
 from mirage_desktop.sources.video_file import VideoFileSource
+from mirage_desktop.voice.converters import CONVERTERS
 
 #: how long stopping may take: one frame through the face models, then the file's index
 STOP_TIMEOUT_S = 60.0
@@ -38,19 +42,52 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="when the face cannot be worn, write the video anyway (faces covered unless the privacy "
         "cover is off) instead of refusing",
     )
+    p.add_argument(
+        "--voice",
+        choices=sorted(CONVERTERS),
+        help="convert the input's sound with this voice converter, as live (default: keep it as it is)",
+    )
+    p.add_argument(
+        "--semitones", type=validate.finite_float(-24, 24), default=0.0, help="--voice pitch: shift, e.g. 4"
+    )
+    p.add_argument(
+        "--formant", type=validate.finite_float(0.5, 2.0), default=1.0, help="--voice pitch: formant factor"
+    )
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
     p.set_defaults(func=process_command)
 
 
-def _check_input(path: Path) -> str | None:
+def _check_input(path: Path) -> tuple[str | None, int]:
+    """Why the input cannot be processed (or None), and how many frames it announces."""
     source = VideoFileSource(path, loop=False, paced=False)
     try:
         source.open()
     except SourceError as exc:
-        return str(exc)
+        return str(exc), 0
     finally:
         source.close()
-    return None
+    return None, source.frame_count
+
+
+def _sound(args: argparse.Namespace, suffix: str) -> AudioTrack | None:
+    """The input's sound for the output: copied, or through the voice converter. Raises ValueError
+    with the reason when the converter cannot be made."""
+    hook = None
+    if args.voice:
+        from mirage_desktop.media.voice_hook import ConverterHook
+        from mirage_desktop.voice.converters import create_converter
+        from mirage_desktop.voice.errors import VoiceError
+
+        try:
+            converter = create_converter(args.voice, semitones=args.semitones, formant=args.formant)
+        except VoiceError as exc:
+            raise ValueError(str(exc)) from exc
+        hook = ConverterHook(converter)
+    try:
+        return audio_for(args.input, suffix, hook=hook)
+    except (OSError, ValueError) as exc:  # PyAV's errors are OSError/ValueError subclasses
+        err(f"[sound] the input's sound cannot be read ({exc}); writing the video without it")
+        return None
 
 
 def process_command(args: argparse.Namespace) -> int:
@@ -63,7 +100,7 @@ def process_command(args: argparse.Namespace) -> int:
         settings.face.source_face = str(args.face)
         settings.face.swap_enabled = True
 
-    problem = _check_input(args.input)
+    problem, total = _check_input(args.input)
     if problem:
         err(problem)
         return 2
@@ -74,12 +111,19 @@ def process_command(args: argparse.Namespace) -> int:
         err(str(exc))
         return 2
     try:
-        return _process(args, settings, recorder)
+        try:
+            recorder.audio = _sound(args, recorder.destination.suffix)
+        except ValueError as exc:
+            err(f"{exc}\nNothing was written.")
+            return 2
+        if args.voice and recorder.audio is None:
+            err(f"[sound] {args.input} has no sound: --voice {args.voice} has nothing to convert")
+        return _process(args, settings, recorder, total)
     finally:
-        recorder.discard()  # no-op once committed
+        recorder.discard()  # no-op once committed; closes the input's sound either way
 
 
-def _process(args: argparse.Namespace, settings, recorder: RecorderSink) -> int:
+def _process(args: argparse.Namespace, settings, recorder: RecorderSink, total: int = 0) -> int:
     dest = recorder.destination
     try:
         metrics_path = check_json_output(args.metrics_json, inputs=(args.input, dest))
@@ -110,17 +154,20 @@ def _process(args: argparse.Namespace, settings, recorder: RecorderSink) -> int:
     )
     pipeline = build_pipeline(settings, request, on_problem=on_problem)
     started = time.perf_counter()
+    progress = Progress(total)
     with StopOnSignals() as stop:
         pipeline.start()
         broken: list[str] = []
         while pipeline.running:
-            if stop.event.wait(0.5):
+            if stop.event.wait(0.2 if progress.tty else 0.5):
                 break
             # a processor that fails mid-run passes frames through: not what was asked for
             broken = [] if args.allow_passthrough else pipeline.chain.problems()
             if broken:
                 break
-            err(f"  {pipeline.collector.frames_output} frames written")
+            progress.update(pipeline.collector.frames_output)
+        progress.update(pipeline.collector.frames_output, force=progress.tty)
+        progress.clear()
         pipeline.stop(STOP_TIMEOUT_S)
         if pipeline.running:
             err(f"Mirage could not stop within {STOP_TIMEOUT_S:g} s; the partial output was removed.")
@@ -174,6 +221,8 @@ def _finish(pipeline: Pipeline, recorder: RecorderSink, stop: StopOnSignals, ela
             err(f"Stopped after {frames} frames ({why}); {dest} already existed and was left unchanged.")
             return failed_code
     existed = dest.exists()
+    # the whole input was read: the rest of its sound goes in too (same length as the input)
+    recorder.audio_to_end = not (stop.stopped or cut_short)
     try:
         final = recorder.commit(replace=not (stop.stopped or cut_short))
     except SinkError as exc:
@@ -184,4 +233,5 @@ def _finish(pipeline: Pipeline, recorder: RecorderSink, stop: StopOnSignals, ela
         return failed_code
     fps = frames / elapsed if elapsed > 0 else 0.0
     print(f"processed {frames} frames in {elapsed:.2f} s ({fps:.1f} fps) → {final}")
+    print(f"sound: {recorder.audio.describe}" if recorder.audio else "sound: none (the input has none)")
     return 0
