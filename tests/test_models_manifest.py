@@ -16,6 +16,9 @@ EXPECTED_IDS = (
     "w600k_r50",
     "inswapper_128",
     "inswapper_128_fp16",
+    "hyperswap_1a_256",
+    "hyperswap_1b_256",
+    "hyperswap_1c_256",
     "gfpgan_1.4",
     "codeformer",
     "gpen_bfr_256",
@@ -46,6 +49,13 @@ def test_known_sizes_and_hashes_are_the_published_ones(shipped):
         "6d51a9278a1f650cffefc18ba53f38bf2769bf4bbff89267822cf72945f8a38b",
     )
     assert "Mirage issue tracker" in swapper.hash_source
+    # hyperswap: no size published, so the sha256 (from public manifests) is what verifies it
+    hyper = shipped.get("hyperswap_1a_256")
+    assert (hyper.size, hyper.sha256) == (
+        None,
+        "c0e98a8a03a238f461ed3d2570e426b49f46745ee400854a60dceeb70c246add",
+    )
+    assert hyper.verification == "sha256"
 
 
 def test_every_entry_says_where_its_numbers_came_from(shipped):

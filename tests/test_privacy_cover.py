@@ -138,6 +138,7 @@ class _NoneSwapper:
 
     def __init__(self, inner) -> None:
         self.inner, self.notice, self.name = inner, None, "none"
+        self.size, self.template = inner.size, inner.template
 
     def latent(self, embedding):
         return self.inner.latent(embedding)

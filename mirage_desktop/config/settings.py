@@ -70,6 +70,37 @@ class FaceSettings:
     debug_overlay: bool = False
     #: cover a chosen face that could not be swapped (never send the real face); off = the user accepts it
     privacy_cover: bool = True
+    #: the swapper family (processing/face/swappers: inswapper_128, hyperswap_1a_256, ...)
+    swapper: str = "inswapper_128"
+    #: face enhancer run on every swapped face ("" = none; processing/face/enhancers)
+    enhancer: str = ""
+    #: share of the enhanced face in the result (0..1)
+    enhancer_blend: float = 1.0
+    #: CodeFormer fidelity: 0 = the model's own face, 1 = closest to the input (MIRAGE_CODEFORMER_FIDELITY)
+    codeformer_fidelity: float = 0.75
+    #: the face's outline: "ellipse" (fitted to the landmarks) or "box" (the aligned square)
+    face_mask: str = "ellipse"
+    #: let the real mouth show through (speech, teeth); its size factor
+    mouth_mask: bool = False
+    mouth_mask_size: float = 1.0
+    #: keep the camera's pixels where the swap disagrees wildly with them (a hand in front of the face)
+    occlusion_mask: bool = False
+    #: match the swapped face's colour to the original's (no seam)
+    color_transfer: bool = False
+    #: "detail" (add the swap's change, keep the frame's fine detail), "replace", or "mix"
+    paste_mode: str = "detail"
+    #: the frame's own fine detail kept by "mix" (0 = replace, 1 = detail)
+    paste_detail: float = 0.5
+    #: weight of the swapped face (1 = fully swapped)
+    opacity: float = 1.0
+    #: unsharp-mask amount on the swapped face (0 = off)
+    sharpness: float = 0.0
+    #: map mode: swap only the faces that look like the mapped people (see face_map)
+    map_mode: bool = False
+    #: "TARGET=SOURCE;..." gallery identity names: faces matching TARGET wear SOURCE
+    face_map: str = ""
+    #: ArcFace cosine similarity a face needs to count as a mapped person (FaceFusion: distance 0.6)
+    map_threshold: float = 0.4
 
 
 @dataclass(slots=True)
@@ -93,6 +124,14 @@ class VoiceSettings:
     #: pitch converter: shift in semitones, and formant factor (1.0 = unchanged)
     semitones: float = 0.0
     formant: float = 1.0
+    #: rvc converter: the voice (.pth), its optional feature index (.index), the share of each frame
+    #: taken from the index (0..1), protection of unvoiced consonants (0..0.5, 0.5 = off), and the
+    #: pitch estimator ("fcpe" ships in its wheel; "rmvpe" is a download)
+    rvc_model: str = ""
+    rvc_index: str = ""
+    rvc_index_rate: float = 0.5
+    rvc_protect: float = 0.33
+    rvc_pitch: str = "fcpe"
     #: audio handed to the converter at a time; smaller = lower latency, more CPU overhead
     #: (10 ms measured gap-free with a busy core beside it; the engine grows it for slow converters)
     block_ms: float = 10.0
@@ -281,10 +320,18 @@ AUDIO_BACKENDS = ("auto", "pulse", "portaudio")
 #: what plays for a late block; the engine's "wait" is a reference policy, not offered to users
 OVERLOAD_POLICIES = ("dry", "silence")
 GATE_MODES = ("level", "vad")
+#: the rvc converter's pitch estimators (voice/converters/rvc/converter.py make_pitch)
+RVC_PITCH_ESTIMATORS = ("fcpe", "rmvpe")
 #: the modes of gui.theme / gui.preview_widget.MODES (the config layer never imports Qt)
 THEMES = ("system", "light", "dark")
 RAW_PREVIEWS = ("pip", "side", "off")
 SWAPPER_PRECISIONS = ("fp32", "fp16")
+#: the registries of processing/face (kept here so reading settings loads no model code);
+#: tests/test_face_stages.py checks they match
+SWAPPER_IDS = ("inswapper_128", "hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256")
+ENHANCER_IDS = ("", "gfpgan_1.4", "gpen_bfr_256", "gpen_bfr_512", "codeformer")
+FACE_MASK_IDS = ("ellipse", "box")
+PASTE_MODE_IDS = ("detail", "replace", "mix")
 #: a second of queued output is already far past usable in a call (the CLI's --buffer-ms bound)
 MAX_BUFFER_MS = 1000.0
 
@@ -312,9 +359,23 @@ def rules() -> dict[tuple[str, str], Range | Choice]:
         ("face", "detector_size"): Range(128, 2048, "px", step=32),
         ("face", "detector_score"): Range(0, 1),
         ("face", "swapper_precision"): Choice(SWAPPER_PRECISIONS),
+        ("face", "swapper"): Choice(SWAPPER_IDS),
+        ("face", "enhancer"): Choice(ENHANCER_IDS),
+        ("face", "enhancer_blend"): Range(0, 1),
+        ("face", "codeformer_fidelity"): Range(0, 1),
+        ("face", "face_mask"): Choice(FACE_MASK_IDS),
+        ("face", "mouth_mask_size"): Range(0.3, 3),
+        ("face", "paste_mode"): Choice(PASTE_MODE_IDS),
+        ("face", "paste_detail"): Range(0, 1),
+        ("face", "opacity"): Range(0, 1),
+        ("face", "sharpness"): Range(0, 3),
+        ("face", "map_threshold"): Range(0, 1),
         ("voice", "converter"): Choice(tuple(sorted(CONVERTERS))),
         ("voice", "semitones"): Range(-MAX_SEMITONES, MAX_SEMITONES, "semitones"),
         ("voice", "formant"): Range(*FORMANT_RANGE),
+        ("voice", "rvc_index_rate"): Range(0, 1),
+        ("voice", "rvc_protect"): Range(0, 0.5),
+        ("voice", "rvc_pitch"): Choice(RVC_PITCH_ESTIMATORS),
         # below the SOLA crossfade a block is shorter than its own fade; above max_block_ms the
         # pipeline would silently clamp it
         ("voice", "block_ms"): Range(pipeline.crossfade_ms, pipeline.max_block_ms, "ms"),
@@ -398,6 +459,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "MIRAGE_PROVIDERS": ("face", "providers", str),
     "MIRAGE_CUDA_ONLY": ("face", "cuda_only", _parse_bool),
     "MIRAGE_VIDEO_MAX_FPS": ("video", "max_fps", float),
+    "MIRAGE_CODEFORMER_FIDELITY": ("face", "codeformer_fidelity", float),
+    "MIRAGE_ENHANCER": ("face", "enhancer", str),
 }
 
 

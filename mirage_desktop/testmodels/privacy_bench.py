@@ -107,6 +107,7 @@ class _FlakySwapper:
 
     def __init__(self, inner: FaceSwapper, plan: _Plan) -> None:
         self.inner, self.plan = inner, plan
+        self.size, self.template = inner.size, inner.template
 
     @property
     def notice(self) -> str | None:

@@ -28,6 +28,27 @@ def template_for(size: int) -> np.ndarray:
     raise ValueError(f"crop size {size} is not a multiple of 112 or 128")
 
 
+#: the FFHQ 5-point template of a 512×512 crop, the alignment the face restorers (GFPGAN, GPEN-512,
+#: CodeFormer) were trained on (facexlib's ``face_template`` for 512)
+FFHQ_TEMPLATE_512 = np.array(
+    [[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043],
+     [313.08905, 371.15118]],
+    dtype=np.float64,
+)  # fmt: skip
+
+#: template families a model can be aligned with
+TEMPLATES = ("arcface", "ffhq")
+
+
+def template_points(family: str, size: int) -> np.ndarray:
+    """The 5 template points of ``family`` placed in a ``size``² crop."""
+    if family == "arcface":
+        return template_for(size)
+    if family == "ffhq":
+        return FFHQ_TEMPLATE_512 * (size / 512.0)
+    raise ValueError(f"unknown alignment template {family!r} (known: {', '.join(TEMPLATES)})")
+
+
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` onto ``dst``.
 
@@ -57,9 +78,19 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def align_matrix(kps: np.ndarray, size: int) -> np.ndarray:
+def align_matrix(kps: np.ndarray, size: int, family: str = "arcface") -> np.ndarray:
     """The 2×3 matrix taking frame coordinates to the aligned ``size``² crop."""
-    return estimate_similarity(np.asarray(kps, dtype=np.float64).reshape(5, 2), template_for(size))
+    return estimate_similarity(np.asarray(kps, dtype=np.float64).reshape(5, 2), template_points(family, size))
+
+
+def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """``outer ∘ inner`` for 2×3 affine matrices (apply ``inner`` first)."""
+    full = np.vstack([np.asarray(inner, np.float64), [0.0, 0.0, 1.0]])
+    return np.asarray(outer, np.float64) @ full
+
+
+def invert(matrix: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(np.asarray(matrix, np.float64))
 
 
 def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

@@ -148,3 +148,18 @@ def check_session_io(
     _check_group("input", label, found_in, inputs, hint)
     _check_group("output", label, found_out, outputs, hint)
     return found_in, found_out
+
+
+def require_io(label: str, kind: str, spec: IOSpec, found: FoundIO, hint: str = DEFAULT_HINT) -> None:
+    """Raise ModelContractError unless one input/output matches ``spec`` (for models whose other
+    inputs/outputs vary between exports, so ``check_session_io``'s exact lists do not fit)."""
+    why = _mismatch(spec, found)
+    if why is not None:
+        raise ModelContractError(
+            f"The model '{label}' does not match what Mirage expects: its {kind} should be "
+            f"{spec.describe()} but is {found.describe()} ({why}). {hint}"
+        )
+
+
+def describe_all(found: Sequence[FoundIO]) -> str:
+    return "; ".join(f.describe() for f in found) or "none"

@@ -1,4 +1,4 @@
-"""The face-swap frame processor: track faces, swap the largest ones to the source identity, paste back."""
+"""The face stage: track faces, choose whom to swap, run the per-face stages (render.py), paste back."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ from mirage_desktop.config.paths import AppPaths
 from mirage_desktop.config.settings import FaceSettings
 from mirage_desktop.frame import Annotation, FaceOutcome, FaceRegion, Frame
 from mirage_desktop.processing.base import FrameProcessor, ProcessorError
-from mirage_desktop.processing.face.align import align_matrix, warp_crop
 from mirage_desktop.processing.face.embedder import ArcFaceEmbedder, normalize
+from mirage_desktop.processing.face.job import FaceJob
+from mirage_desktop.processing.face.look import FaceLook
 from mirage_desktop.processing.face.paste import FacePaster
+from mirage_desktop.processing.face.render import Enhancer, FaceRenderer
 from mirage_desktop.processing.face.source_face import SourceFace, SourceFaceError, load_source_face
-from mirage_desktop.processing.face.swapper import SWAP_SIZE, FaceSwapper, load_emap
+from mirage_desktop.processing.face.swapper import FaceSwapper
+from mirage_desktop.processing.face.swappers import DEFAULT_SWAPPER, Swapper, load_swapper_model
 from mirage_desktop.processing.face.types import DetectedFace
 from mirage_desktop.runtime.onnx_session import SessionFactory
 from mirage_desktop.runtime.providers import ProviderConfig
@@ -40,29 +43,81 @@ class Tracker(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SourceIdentity:
-    """One identity, ready for the swapper; replaced as a whole so a frame never sees half of one."""
+    """One identity, ready for the swapper; replaced as a whole so a frame never sees half of one.
+
+    ``latent`` is the identity in the form the current swapper takes (inswapper: through its emap;
+    HyperSwap: the embedding itself); ``swapper`` names which one it was made for.
+    """
 
     embedding: np.ndarray
     latent: np.ndarray
     label: str = ""
+    swapper: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MapEntry:
+    """Map mode: faces that look like ``target`` (a unit gallery embedding) wear ``source``."""
+
+    target: np.ndarray
+    source: SourceIdentity
+    label: str = ""
+
+
+class Embedder(Protocol):
+    def embed(self, image_bgr: np.ndarray, kps: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(slots=True)
 class FaceSwapParts:
-    """What the processor runs on; ``source_finder``: photo → SourceFace (None: embeddings only)."""
+    """What the processor runs on; ``source_finder``: photo → SourceFace (None: embeddings only).
+
+    ``load_enhancer`` / ``load_swapper`` open a model by registry id (on a worker thread when the look
+    changes live); ``embedder`` recognises faces for map mode. ``paster`` is kept for callers that
+    still pass one; the face stages keep their own pasters per crop size.
+    """
 
     tracker: Tracker
-    swapper: FaceSwapper
-    paster: FacePaster
+    swapper: Swapper
+    paster: FacePaster | None = None
     source_finder: Callable[[Path], SourceFace] | None = None
     providers: list[str] = field(default_factory=list)
+    load_enhancer: Callable[[str, float], Enhancer] | None = None
+    load_swapper: Callable[[str], Swapper] | None = None
+    embedder: Embedder | None = None
+
+
+#: map mode re-recognises each tracked face this often (frames); new tracks are recognised at once
+MAP_REFRESH_FRAMES = 15
+
+
+@dataclass(slots=True)
+class _TrackMatch:
+    frame: int
+    entry: int  # index into the map, -1 = a bystander
+    similarity: float
+
+
+@dataclass(slots=True)
+class _StageCounters:
+    enhanced_frames: int = 0
+    enhanced_faces: int = 0
+    enhancer_ms: float = 0.0
+    mask_ms: float = 0.0
+    map_matched: int = 0
+    map_bystanders: int = 0
+    map_unknown: int = 0
 
 
 class FaceSwapProcessor(FrameProcessor):
-    """Swaps up to ``max_faces`` of the largest tracked faces in each frame to the source identity.
+    """Swaps faces in each frame and runs the per-face stages of the current look on them.
 
-    Give it its parts directly, or a ``loader`` that builds them in ``start()`` (model loading belongs
-    on the processing thread and its failures must become a ProcessorError, not a crash).
+    Without map mode, up to ``max_faces`` of the largest tracked faces wear the source identity; in
+    map mode, each face that is recognised as a mapped person wears that person's source and faces
+    recognised as nobody mapped stay as they are (faces that cannot be recognised count as unswapped,
+    so the privacy guard covers them). Give it its parts directly, or a ``loader`` that builds them
+    in ``start()`` (model loading belongs on the processing thread and its failures must become a
+    ProcessorError, not a crash).
     """
 
     name = "face_swap"
@@ -77,6 +132,8 @@ class FaceSwapProcessor(FrameProcessor):
         source_image: Path | None = None,
         max_faces: int = 1,
         debug_overlay: bool = False,
+        look: FaceLook | None = None,
+        swapper_id: str = DEFAULT_SWAPPER,
     ) -> None:
         if parts is None and loader is None:
             raise ValueError("FaceSwapProcessor needs its parts or a loader")
@@ -90,14 +147,27 @@ class FaceSwapProcessor(FrameProcessor):
         # Set from the moment the user asks for a face, even before (or if never) it loads: a face
         # that is chosen but cannot be worn must be covered, not sent.
         self._source_requested = source_embedding is not None or source_image is not None
-        self._lock = threading.Lock()  # serialises identity changes, never taken by process()
+        self._lock = threading.Lock()  # serialises identity/model changes, never taken by process()
         self._notice: str | None = None
         self._swap_faces_last = 0
         self._total_faces_swapped = 0
         self._frames = 0
         self._closed_counters: dict[str, Any] = {}
+        self._look = look or FaceLook()
+        self._swapper_id = swapper_id
+        self._swapper: Swapper | None = parts.swapper if parts is not None else None
+        self._enhancer: Enhancer | None = None
+        self._enhancer_state = "off"
+        self._enhancer_wanted = ""
+        self._map: tuple[MapEntry, ...] = ()
+        self._map_threshold = 0.4
+        self._matches: dict[int, _TrackMatch] = {}
+        self._renderer = FaceRenderer()
+        self._stage = _StageCounters()
+        self._closed = False
         if parts is not None:
             self._apply_pending()
+            self._want_enhancer(self._look, wait=True)
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,7 +180,10 @@ class FaceSwapProcessor(FrameProcessor):
             except (RuntimeError, OSError, ValueError) as exc:
                 # ModelMissingError, ModelContractError, ProviderError all carry user-facing text
                 raise ProcessorError(f"Face swap is off: {exc}") from exc
+            self._swapper = self._parts.swapper
             self._apply_pending()
+            # a run that starts with an enhancer has it from the first frame (the CLI's summary counts it)
+            self._want_enhancer(self._look, wait=True)
 
     def _apply_pending(self) -> None:
         if self._pending_embedding is not None:
@@ -124,6 +197,12 @@ class FaceSwapProcessor(FrameProcessor):
                 self._say(str(exc))
 
     # --- identity (any thread) -----------------------------------------------------------------------
+    def _make_identity(self, embedding: np.ndarray, label: str) -> SourceIdentity:
+        swapper = self._swapper
+        assert swapper is not None
+        vector = normalize(embedding)
+        return SourceIdentity(vector, swapper.latent(vector), label, swapper.name)
+
     def set_source_embedding(self, embedding: np.ndarray, label: str = "") -> None:
         """Wear this identity from the next frame on. Safe to call from any thread."""
         self._source_requested = True
@@ -131,9 +210,9 @@ class FaceSwapProcessor(FrameProcessor):
         if self._parts is None:
             self._pending_embedding = vector
             return
-        latent = self._parts.swapper.latent(vector)
+        identity = self._make_identity(vector, label)
         with self._lock:
-            self._identity = SourceIdentity(embedding=vector, latent=latent, label=label)
+            self._identity = identity
             self._notice = None
 
     def set_source_image(self, path: Path) -> SourceFace | None:
@@ -161,6 +240,27 @@ class FaceSwapProcessor(FrameProcessor):
             self._identity = None
             self._source_requested = False
 
+    def set_face_map(
+        self, entries: Sequence[tuple[np.ndarray, np.ndarray, str]], threshold: float = 0.4
+    ) -> None:
+        """Map mode: ``(target embedding, source embedding, label)`` per mapped person; () = off.
+
+        A target given as several embeddings (rows) is averaged into one gallery embedding.
+        """
+        if self._parts is None:
+            raise RuntimeError("map mode needs the face models: call it after start()")
+        made = []
+        for target, source, label in entries:
+            rows = np.asarray(target, np.float32).reshape(-1, 512)
+            mean = normalize(np.mean([normalize(r) for r in rows], axis=0))
+            made.append(MapEntry(mean, self._make_identity(source, label), label))
+        with self._lock:
+            self._map = tuple(made)
+            self._map_threshold = float(threshold)
+            self._matches = {}
+            if made:
+                self._source_requested = True
+
     @property
     def face_chosen(self) -> bool:
         """The user asked to wear a face (it may still be loading, or have failed to load)."""
@@ -171,10 +271,15 @@ class FaceSwapProcessor(FrameProcessor):
         return self._identity
 
     @property
+    def look(self) -> FaceLook:
+        return self._look
+
+    @property
     def notice(self) -> str | None:
         """The latest thing the user should know (no source set, fp16 fallback, ...)."""
-        if self._parts is not None and self._parts.swapper.notice:
-            return self._parts.swapper.notice
+        swapper = self._swapper
+        if swapper is not None and getattr(swapper, "notice", None):
+            return swapper.notice
         return self._notice
 
     def _say(self, message: str) -> None:
@@ -182,72 +287,250 @@ class FaceSwapProcessor(FrameProcessor):
             log.warning(message)
         self._notice = message
 
+    # --- the look and its models (any thread; never restarts the pipeline) ---------------------------
+    def set_look(self, look: FaceLook) -> None:
+        """Use this look from the next frame on; a model it needs loads beside the running one."""
+        self._look = look
+        enhancer = self._enhancer
+        if enhancer is not None and look.enhancer == enhancer.name:
+            enhancer.fidelity = look.codeformer_fidelity
+        if self._parts is not None:
+            self._want_enhancer(look, wait=False)
+
+    def set_swapper(self, swapper_id: str, wait: bool = False) -> None:
+        """Switch the swapper family (e.g. to hyperswap_1a_256); identities are re-made for it."""
+        if swapper_id == self._swapper_id or self._parts is None:
+            self._swapper_id = swapper_id
+            return
+        load = self._parts.load_swapper
+        if load is None:
+            self._say(f"This face swap was set up without a way to load {swapper_id}.")
+            return
+
+        def work() -> None:
+            try:
+                swapper = load(swapper_id)
+            except (KeyError, RuntimeError, OSError, ValueError) as exc:
+                self._say(f"Could not switch the face swapper to {swapper_id}: {exc}")
+                return
+            with self._lock:
+                self._swapper = swapper
+                self._swapper_id = swapper_id
+                if self._identity is not None:
+                    old = self._identity
+                    self._identity = SourceIdentity(
+                        old.embedding, swapper.latent(old.embedding), old.label, swapper.name
+                    )
+                self._map = tuple(
+                    MapEntry(
+                        e.target,
+                        SourceIdentity(
+                            e.source.embedding, swapper.latent(e.source.embedding), e.label, swapper.name
+                        ),
+                        e.label,
+                    )
+                    for e in self._map
+                )
+
+        self._run(work, wait)
+
+    def _want_enhancer(self, look: FaceLook, wait: bool) -> None:
+        wanted = look.enhancer
+        current = self._enhancer
+        if wanted == self._enhancer_wanted and (not wanted or current is not None or not wait):
+            return
+        self._enhancer_wanted = wanted
+        if not wanted:
+            self._enhancer = None
+            self._enhancer_state = "off"
+            return
+        if current is not None and current.name == wanted:
+            self._enhancer_state = "on"
+            return
+        assert self._parts is not None
+        load = self._parts.load_enhancer
+        if load is None:
+            self._enhancer_state = f"unavailable: {wanted} cannot be loaded here"
+            self._say(f"Face enhancer off: this face swap was set up without a way to load {wanted}.")
+            return
+        self._enhancer_state = f"loading {wanted}"
+        fidelity = look.codeformer_fidelity
+
+        def work() -> None:
+            try:
+                enhancer = load(wanted, fidelity)
+            except (KeyError, RuntimeError, OSError, ValueError) as exc:
+                # the swap goes on without it: a broken enhancer must never stop the face swap
+                self._enhancer_state = f"failed: {exc}"
+                self._say(f"Face enhancer off: {exc}")
+                return
+            if self._closed or self._enhancer_wanted != wanted:
+                return
+            enhancer.fidelity = self._look.codeformer_fidelity
+            self._enhancer = enhancer
+            self._enhancer_state = "on"
+
+        self._run(work, wait)
+
+    @staticmethod
+    def _run(work: Callable[[], None], wait: bool) -> None:
+        if wait:
+            work()
+        else:
+            threading.Thread(target=work, name="face-model-loader", daemon=True).start()
+
     # --- per frame -----------------------------------------------------------------------------------
     def process(self, frame: Frame) -> Frame:
         parts = self._parts
-        if parts is None:
+        swapper = self._swapper
+        if parts is None or swapper is None:
             return frame
         self._frames += 1
         t0 = time.perf_counter()
         faces = parts.tracker.update(frame.image, frame.captured_at)
         t1 = time.perf_counter()
         frame.stage_ms["face.detect_track"] = (t1 - t0) * 1000.0
-        identity = self._identity  # one read: a concurrent set_source_* lands on the next frame
-        if identity is None:
+        # one read each: a concurrent change lands on the next frame
+        identity, face_map, look, enhancer = self._identity, self._map, self._look, self._enhancer
+        if face_map:
+            plan, bystanders = self._plan_map(frame.image, faces, face_map)
+        elif identity is not None:
+            chosen = sorted(faces, key=lambda f: f.area, reverse=True)[: self.max_faces]
+            plan, bystanders = [(f, identity) for f in chosen], set()
+        else:
             self._swap_faces_last = 0
             # nothing swapped: if a face is chosen (its photo failed to load) the guard covers these
             frame.face_outcome = FaceOutcome(tuple(FaceRegion(_box(f), False) for f in faces))
             if self._notice is None:
                 self._say(NO_SOURCE)
             return frame
-        chosen = sorted(faces, key=lambda f: f.area, reverse=True)[: self.max_faces]
         image = frame.image
         if not image.flags.writeable:
             image = frame.image = image.copy()
-        # crop every face before pasting any, so overlapping faces never read a pasted neighbour
-        jobs: list[tuple[DetectedFace, np.ndarray, np.ndarray]] = []
-        for face in chosen:
-            try:
-                matrix = align_matrix(face.kps, SWAP_SIZE)
-            except (ValueError, np.linalg.LinAlgError):
-                continue  # collapsed landmarks: nothing sensible to swap
-            jobs.append((face, matrix, warp_crop(image, matrix, SWAP_SIZE)))
-        swapped = [parts.swapper.swap(crop, identity.latent) for _face, _m, crop in jobs]
+        # every face is cropped (and enhanced) from the unpasted frame before any is pasted, so
+        # overlapping faces never read a pasted neighbour
+        jobs: list[FaceJob] = []
+        for face, who in plan:
+            latent = who.latent if who.swapper in ("", swapper.name) else swapper.latent(who.embedding)
+            job = self._renderer.swap(image, face, swapper, latent)
+            if job is not None:
+                jobs.append(job)
         t2 = time.perf_counter()
+        enhanced = 0
+        if enhancer is not None and jobs:
+            try:
+                jobs = [self._renderer.enhance(image, job, enhancer, look.enhancer_blend) for job in jobs]
+                enhanced = len(jobs)
+            except (RuntimeError, ValueError) as exc:
+                # a model that fails when run: the swap goes on unenhanced, and the user is told
+                self._enhancer = None
+                self._enhancer_state = f"failed: {exc}"
+                self._say(f"Face enhancer off: {exc}")
+        t3 = time.perf_counter()
+        jobs = [self._renderer.finish(job, look) for job in jobs]
+        t4 = time.perf_counter()
         done = 0
         pasted: set[int] = set()
-        for (face, matrix, crop), result in zip(jobs, swapped, strict=True):
-            if result is None:
-                continue
-            if parts.paster.paste(image, result, matrix, crop) is None:
+        for job in jobs:
+            if not self._renderer.paste(image, job, look):
                 continue
             done += 1
-            pasted.add(id(face))
+            pasted.add(id(job.face))
             if self.debug_overlay:
-                x1, y1, x2, y2 = (float(v) for v in face.box)
+                x1, y1, x2, y2 = _box(job.face)
                 frame.annotations.append(
-                    Annotation(box=(x1, y1, x2, y2), label="SWAP", points=face.kps.copy())
+                    Annotation(box=(x1, y1, x2, y2), label="SWAP", points=job.face.kps.copy())
                 )
-        t3 = time.perf_counter()
+        t5 = time.perf_counter()
         frame.stage_ms["face.swap"] = (t2 - t1) * 1000.0
-        frame.stage_ms["face.paste"] = (t3 - t2) * 1000.0
+        if enhancer is not None:
+            frame.stage_ms["face.enhance"] = (t3 - t2) * 1000.0
+            self._stage.enhancer_ms = (t3 - t2) * 1000.0
+        frame.stage_ms["face.mask"] = (t4 - t3) * 1000.0
+        frame.stage_ms["face.paste"] = (t5 - t4) * 1000.0
+        self._stage.mask_ms = (t4 - t3) * 1000.0
+        if enhanced:
+            self._stage.enhanced_frames += 1
+            self._stage.enhanced_faces += enhanced
         self._swap_faces_last = done
         self._total_faces_swapped += done
-        # every face found, swapped or not (not chosen by max_faces, collapsed, swapper gave None)
-        frame.face_outcome = FaceOutcome(tuple(FaceRegion(_box(f), id(f) in pasted) for f in faces))
+        # every face found: swapped, bystander (map mode), or not swapped (not chosen by max_faces,
+        # collapsed, swapper gave None, not recognised in map mode) — those the guard covers
+        frame.face_outcome = FaceOutcome(
+            tuple(FaceRegion(_box(f), id(f) in pasted, id(f) in bystanders) for f in faces)
+        )
         return frame
 
+    def _plan_map(
+        self, image: np.ndarray, faces: list[DetectedFace], face_map: tuple[MapEntry, ...]
+    ) -> tuple[list[tuple[DetectedFace, SourceIdentity]], set[int]]:
+        embedder = self._parts.embedder if self._parts is not None else None
+        plan: list[tuple[DetectedFace, SourceIdentity]] = []
+        bystanders: set[int] = set()
+        seen: set[int] = set()
+        for face in faces:
+            match = self._matches.get(face.track_id) if face.track_id >= 0 else None
+            if match is None or self._frames - match.frame >= MAP_REFRESH_FRAMES:
+                match = self._recognise(image, face, face_map, embedder)
+                if match is not None and face.track_id >= 0:
+                    self._matches[face.track_id] = match
+            seen.add(face.track_id)
+            if match is None:
+                self._stage.map_unknown += 1
+            elif match.entry < 0:
+                bystanders.add(id(face))
+                self._stage.map_bystanders += 1
+            else:
+                plan.append((face, face_map[match.entry].source))
+                self._stage.map_matched += 1
+        for track in [t for t in self._matches if t not in seen]:
+            del self._matches[track]
+        return plan, bystanders
+
+    def _recognise(
+        self,
+        image: np.ndarray,
+        face: DetectedFace,
+        face_map: tuple[MapEntry, ...],
+        embedder: Embedder | None,
+    ) -> _TrackMatch | None:
+        if embedder is None:
+            return None
+        try:
+            vector = embedder.embed(image, face.kps)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError):
+            return None  # not recognisable: counted as unswapped, so it is covered
+        sims = [float(np.dot(vector, e.target)) for e in face_map]
+        best = int(np.argmax(sims))
+        entry = best if sims[best] >= self._map_threshold else -1
+        return _TrackMatch(self._frames, entry, sims[best])
+
     def counters(self) -> dict[str, Any]:
+        look = self._look
+        enhancer = self._enhancer
         out: dict[str, Any] = {
             "swap_faces_last": self._swap_faces_last,
             "total_faces_swapped": self._total_faces_swapped,
-            "enhanced_frames": 0,
+            "enhanced_frames": self._stage.enhanced_frames,
+            "enhanced_faces": self._stage.enhanced_faces,
+            "enhancer": enhancer.name if enhancer is not None else "",
+            "enhancer_state": self._enhancer_state,
+            "enhancer_ms": round(self._stage.enhancer_ms, 2),
+            "enhancer_fidelity": (
+                round(look.codeformer_fidelity, 3) if look.enhancer == "codeformer" else None
+            ),
+            "face_stages": look.active_stages(),
+            "face_mask_ms": round(self._stage.mask_ms, 2),
+            "map_mode": bool(self._map),
+            "map_faces_matched": self._stage.map_matched,
+            "map_bystanders": self._stage.map_bystanders,
+            "map_unrecognised": self._stage.map_unknown,
             "face_swap_source": self._identity.label if self._identity else "",
             "face_swap_notice": self.notice or "",
         }
         if self._parts is not None:
             out["face_providers"] = list(self._parts.providers)
-            out["face_swapper_model"] = self._parts.swapper.name
+            out["face_swapper_model"] = self._swapper.name if self._swapper is not None else ""
             try:
                 out.update(self._parts.tracker.counters())
             except Exception:  # counters are best effort
@@ -258,6 +541,7 @@ class FaceSwapProcessor(FrameProcessor):
 
     def close(self) -> None:
         # Final metrics are read after the pipeline stopped: keep what described the run.
+        self._closed = True
         if self._parts is not None:
             self._closed_counters = self.counters()
         self._parts = None
@@ -270,20 +554,8 @@ def _box(face: DetectedFace) -> tuple[float, float, float, float]:
 
 # --- building from settings ----------------------------------------------------------------------------
 def load_swapper(factory: SessionFactory, model_path: Callable[[str], Path], precision: str) -> FaceSwapper:
-    """The swapper for ``precision``; fp16 keeps a lazy fp32 fallback for broken fp16 output."""
-
-    def fp32() -> FaceSwapper:
-        path = model_path("inswapper_128")
-        return FaceSwapper(factory.create(path), load_emap(path))
-
-    if precision != "fp16":
-        return fp32()
-    try:
-        path16 = model_path("inswapper_128_fp16")
-    except RuntimeError as exc:
-        log.warning("fp16 swapper unavailable (%s); using fp32", exc)
-        return fp32()
-    return FaceSwapper(factory.create(path16), load_emap(path16), fallback=fp32)
+    """inswapper for ``precision``; fp16 keeps a lazy fp32 fallback for broken fp16 output."""
+    return load_swapper_model(DEFAULT_SWAPPER, factory, model_path, precision)
 
 
 def build_face_swap_processor(
@@ -294,12 +566,15 @@ def build_face_swap_processor(
     session_factory: SessionFactory | None = None,
     paster: FacePaster | None = None,
 ) -> FaceSwapProcessor:
-    """A FaceSwapProcessor that loads det_10g, w600k_r50 and inswapper in ``start()``.
+    """The face stage from settings: the one place the CLI, the window and the self-test get it from.
 
+    Loads det_10g, w600k_r50, the chosen swapper and (when set) the enhancer in ``start()``.
     ``model_path`` is e.g. ``ModelStore().path``; a missing model or unusable provider becomes a
-    ProcessorError carrying the user-facing message, so the chain passes frames through.
+    ProcessorError carrying the user-facing message, so the chain passes frames through (covered).
+    A missing or broken *enhancer* only switches the enhancer off, with a message: the swap goes on.
     """
     from mirage_desktop.processing.face.detector import ScrfdDetector
+    from mirage_desktop.processing.face.enhancers import load_enhancer
     from mirage_desktop.processing.face.tracker import FaceTracker
 
     source = source_image or (Path(face.source_face) if face.source_face else None)
@@ -330,7 +605,7 @@ def build_face_swap_processor(
             max_faces=face.max_faces,
             proc_max_dim=face.proc_max_dim,
         )
-        swapper = load_swapper(factory, model_path, face.swapper_precision)
+        swapper = load_swapper_model(face.swapper, factory, model_path, face.swapper_precision)
         embedder = ArcFaceEmbedder(factory.create(model_path("w600k_r50")))
         photo_detector = detector()
 
@@ -340,19 +615,32 @@ def build_face_swap_processor(
         return FaceSwapParts(
             tracker=tracker,
             swapper=swapper,
-            paster=paster or FacePaster(SWAP_SIZE),
+            paster=paster,
             source_finder=find,
             providers=list(det_model.providers),
+            load_enhancer=lambda enhancer_id, fidelity: load_enhancer(
+                enhancer_id, factory, model_path, fidelity
+            ),
+            load_swapper=lambda swapper_id: load_swapper_model(
+                swapper_id, factory, model_path, face.swapper_precision
+            ),
+            embedder=embedder,
         )
 
     return FaceSwapProcessor(
-        loader=load, source_image=source, max_faces=face.max_faces, debug_overlay=face.debug_overlay
+        loader=load,
+        source_image=source,
+        max_faces=face.max_faces,
+        debug_overlay=face.debug_overlay,
+        look=FaceLook.from_settings(face),
+        swapper_id=face.swapper,
     )
 
 
 __all__: Sequence[str] = (
     "FaceSwapParts",
     "FaceSwapProcessor",
+    "MapEntry",
     "SourceIdentity",
     "build_face_swap_processor",
     "load_swapper",

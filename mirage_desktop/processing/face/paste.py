@@ -13,6 +13,11 @@ Two blends:
   changed keeps the frame's own skin texture and sharpness above the crop's resolution. Where the
   swapper changes nothing the frame comes back bit-exact.
 * ``replace``: the classic ``frame·(1−mask) + mask·warp(swapped)`` of Deep-Live-Cam and insightface.
+* ``mix``: ``replace`` plus a share (``detail``, 0..1) of the frame's own detail above the crop's
+  resolution, ``frame − warp(crop)``: between the two (1 = ``detail``, 0 = ``replace``).
+
+``paste`` takes an optional per-face mask (the face stages' outline, mouth, occlusion, opacity), which
+must lie inside this paster's box mask: the box's support bounds the rectangle that is touched.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+#: how a face is blended into the frame (see the module docstring)
+PASTE_MODES = ("detail", "replace", "mix")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +61,8 @@ class FacePaster:
 
     def __init__(self, crop_size: int = 128, shape: MaskShape | None = None) -> None:
         shape = shape or MaskShape()
-        if shape.mode not in ("detail", "replace"):
-            raise ValueError(f"paste mode must be 'detail' or 'replace', got {shape.mode!r}")
+        if shape.mode not in PASTE_MODES:
+            raise ValueError(f"paste mode must be one of {', '.join(PASTE_MODES)}, got {shape.mode!r}")
         self.crop_size = crop_size
         self.mode = shape.mode
         self.mask, self.support = build_mask(crop_size, shape)
@@ -76,7 +84,14 @@ class FacePaster:
         return x0, y0, x1, y1
 
     def paste(
-        self, frame: np.ndarray, swapped: np.ndarray, matrix: np.ndarray, original: np.ndarray | None = None
+        self,
+        frame: np.ndarray,
+        swapped: np.ndarray,
+        matrix: np.ndarray,
+        original: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+        mode: str | None = None,
+        detail: float = 0.5,
     ) -> tuple[int, int, int, int] | None:
         """Blend ``swapped`` (the aligned crop, BGR uint8) into ``frame`` in place.
 
@@ -95,10 +110,29 @@ class FacePaster:
         to_crop[:, 2] += to_crop[:, :2] @ np.array([x0, y0], dtype=np.float64)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         region = frame[y0:y1, x0:x1]
-        if self.mode == "detail" and original is not None:
+        mode = mode or self.mode
+        weight = self.mask if mask is None else mask
+        weight3 = self._mask3 if mask is None else np.repeat(mask[:, :, None], 3, axis=2)
+        if mode == "mix" and original is not None:
+            # out = region + m·(swapped − region) + detail·m·(region − original), all in ROI space:
+            # region·(1 − m(1 − detail)) + m·(swapped − detail·original)
+            keep = float(np.clip(detail, 0.0, 1.0))
+            target = cv2.addWeighted(swapped.astype(np.float32), 1.0, original.astype(np.float32), -keep, 0.0)
+            target = cv2.multiply(target, weight3)
+            target = cv2.warpAffine(
+                target, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            )
+            alpha = cv2.warpAffine(
+                weight, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            )
+            keep_frame = 1.0 - alpha * (1.0 - keep)
+            out = region.astype(np.float32) * keep_frame[:, :, None] + target
+            region[...] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+            return box
+        if mode == "detail" and original is not None:
             # mask the change in crop space (16k pixels) so only one image is warped at ROI size
             change = cv2.subtract(swapped, original, dtype=cv2.CV_32F)
-            change = cv2.multiply(change, self._mask3)
+            change = cv2.multiply(change, weight3)
             change = cv2.warpAffine(
                 change, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
             )
@@ -106,8 +140,7 @@ class FacePaster:
             return box
         face = cv2.warpAffine(swapped, to_crop, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.warpAffine(
-            self.mask, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            weight, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
-        region = frame[y0:y1, x0:x1]
         region[...] = cv2.blendLinear(face, region, alpha, 1.0 - alpha)
         return box

@@ -64,6 +64,10 @@ class FaceSwapper:
     really produced garbage (some GPUs/drivers give black or NaN faces in fp16).
     """
 
+    #: native crop size and alignment template (see swappers/ for the registry of swapper families)
+    size = SWAP_SIZE
+    template = "arcface"
+
     def __init__(
         self,
         model: OnnxModel,
