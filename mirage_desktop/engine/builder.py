@@ -55,6 +55,20 @@ def face_processors(
     return [build_face_swap_processor(settings.face, model_path)]
 
 
+def recording_sound(spec: SourceSpec, suffix: str):
+    """The sound to record beside the live picture: a video file's own sound, looping with it
+    (frames keep the file's timestamps, so it stays on the lips). None for a camera or the test
+    pattern: the converted microphone is not recorded yet (the voice engine has no output tap)."""
+    if spec.kind != "file":
+        return None
+    from mirage_desktop.media.audio import audio_for
+
+    try:
+        return audio_for(Path(spec.value).expanduser(), suffix, loop=True)
+    except (OSError, ValueError):  # unreadable: the source reports it; record the picture anyway
+        return None
+
+
 def build_pipeline(
     settings: Settings,
     request: PipelineRequest,
@@ -90,7 +104,8 @@ def build_pipeline(
             )
         )
     if request.record_to is not None:
-        sinks.append(RecorderSink(request.record_to))
+        sound = recording_sound(SourceSpec.parse(video.source), request.record_to.suffix)
+        sinks.append(RecorderSink(request.record_to, audio=sound))
     if request.preview is not None:
         sinks.append(PreviewSink(request.preview, request.preview_max_fps))
     sinks.extend(request.extra_sinks)

@@ -37,8 +37,8 @@ COPYABLE = {
     ".avi": {"mp3", "ac3", "pcm_s16le"},
 }
 ENCODER = {".avi": "pcm_s16le"}  # AAC everywhere else
-#: audio is written this far ahead of the picture, so the muxer always has both to interleave
-LEAD_S = 0.25
+#: audio is written this far ahead of the picture (the muxer interleaves the two streams itself)
+LEAD_S = 0.0
 
 
 class AudioHook(Protocol):
@@ -320,6 +320,8 @@ class EncodedAudio(AudioTrack):
         self.channels = self._pcm.channels
         self._layout = "mono" if self.channels == 1 else "stereo"
         self._written = 0  # samples given to the encoder
+        self._given = 0  # samples taken from the file (before the hook)
+        self._carry: np.ndarray | None = None  # taken from the file, not given yet
         self._start = round(self._pcm.origin * self.rate)
         self._finished = False
         if hook is not None:
@@ -362,12 +364,23 @@ class EncodedAudio(AudioTrack):
             block = np.asarray(self.hook.process(block), dtype=np.float32).reshape(-1, self.channels)
         self._encode(container, block)
 
+    def _take(self) -> np.ndarray | None:
+        if self._carry is not None:
+            block, self._carry = self._carry, None
+            return block
+        return self._pcm.next_block()
+
     def write_until(self, container, t: float) -> None:
-        limit = t + LEAD_S
-        while self._pcm.time < limit:
-            block = self._pcm.next_block()
+        """Exactly up to ``t``: a recording stopped there ends with its picture."""
+        target = round((t + LEAD_S - self._pcm.origin) * self.rate)
+        while self._given < target:
+            block = self._take()
             if block is None:
                 return
+            room = target - self._given
+            if len(block) > room:
+                block, self._carry = block[:room], block[room:]
+            self._given += len(block)
             self._feed(container, block)
 
     def finish(self, container, to_end: bool) -> None:
@@ -375,7 +388,8 @@ class EncodedAudio(AudioTrack):
             return
         self._finished = True
         if to_end and self._pcm.period is None:
-            while (block := self._pcm.next_block()) is not None:
+            while (block := self._take()) is not None:
+                self._given += len(block)
                 self._feed(container, block)
         if self.hook is not None:
             tail = np.asarray(self.hook.flush(), dtype=np.float32).reshape(-1, self.channels)

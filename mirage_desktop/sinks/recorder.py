@@ -88,6 +88,7 @@ class RecorderSink(FrameSink):
         self._time_base = CLOCK_TIME_BASE
         self._clock0 = 0.0
         self._last_pts: int | None = None
+        self._pts_offset = 0
         self._last_time = 0.0
         self._last_clock = 0.0
         self.frames_written = 0
@@ -170,7 +171,12 @@ class RecorderSink(FrameSink):
             self._video.time_base = self._time_base
             self._video.codec_context.time_base = self._time_base
         if self._timing == "media" and frame.pts is not None and frame.time_base == self._time_base:
-            pts = frame.pts
+            pts = frame.pts + self._pts_offset
+            if self._last_pts is not None and pts <= self._last_pts and frame.captured_at > self._last_clock:
+                # the file started over (reopened after an error): continue the timeline from here
+                gap = round(max(0.0, frame.captured_at - self._last_clock) / self._time_base)
+                self._pts_offset = self._last_pts + max(1, gap) - frame.pts
+                pts = frame.pts + self._pts_offset
         elif self._timing == "media":
             # a frame without the file's timestamp in a file's recording (the fallback pattern while
             # the file is unreadable): as far after the last one as it was captured
