@@ -27,13 +27,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from mirage_desktop.voice.denoise import Denoiser, StageUnavailable
+from mirage_desktop.voice.vad import DEFAULT_HANGOVER_MS, DEFAULT_LOOKAHEAD_MS
 
 log = logging.getLogger(__name__)
 
 #: crossfade between the direct path and a stage's path when it is switched
 XFADE_S = 0.010
-DEFAULT_VAD_LOOKAHEAD_MS = 48.0
-DEFAULT_VAD_HANGOVER_MS = 200.0
+DEFAULT_VAD_LOOKAHEAD_MS = DEFAULT_LOOKAHEAD_MS
+DEFAULT_VAD_HANGOVER_MS = DEFAULT_HANGOVER_MS
 
 
 class Stage(Protocol):
@@ -95,6 +96,11 @@ class SwitchedStage:
         return self.state == _ACTIVE
 
     @property
+    def full(self) -> bool:
+        """Only the stage's output leaves (switched on and the crossfade done)."""
+        return self.state == _ACTIVE and self._mix == 1.0
+
+    @property
     def latency_samples(self) -> int:
         stage = self.stage
         return stage.latency_samples if stage is not None and self.state == _ACTIVE else 0
@@ -130,7 +136,9 @@ class SwitchedStage:
                 self._switch_off(stage)
                 return x
             self._warm += n
-            if self._warm >= stage.latency_samples + n:
+            # a stage may need longer than its delay to settle (the VAD: a few windows of context)
+            warmup = getattr(stage, "warmup_samples", stage.latency_samples)
+            if self._warm >= warmup + n:
                 self.state = _ACTIVE  # its output is valid from the next block on
             return x
         target = 1.0 if self.requested else 0.0
@@ -203,6 +211,11 @@ class InputFrontEnd:
     @property
     def vad_engaged(self) -> bool:
         return self.vad.engaged
+
+    @property
+    def vad_full(self) -> bool:
+        """The VAD gate alone decides what is heard (the level gate then only keeps its state current)."""
+        return self.vad.full
 
     @property
     def vad_open(self) -> bool:

@@ -60,6 +60,12 @@ class BlockPipeline:
         )
         self._sola = SolaSplicer(self.crossfade, self.search)
         self._gate = NoiseGate(config.gate_db, device_rate)
+        self._gate_scratch = np.zeros(self.max_block_dev, dtype=np.float32)
+        self._vad_full_samples = 0
+        inner = (
+            (self.lookahead + self.crossfade + self.search) / self.rate + self._in.delay_s + self._out.delay_s
+        )
+        self._inner_delay = int(np.ceil(inner * device_rate)) + 1
         # loads its models here, in the caller's thread; a stage that cannot load stays off with a note
         self.frontend = InputFrontEnd(
             device_rate,
@@ -87,7 +93,7 @@ class BlockPipeline:
 
     @property
     def gate_open(self) -> bool:
-        if self.frontend.vad_engaged:
+        if self.frontend.vad_full:
             return self.frontend.vad_open
         return self._gate.is_open
 
@@ -125,9 +131,19 @@ class BlockPipeline:
         chunk = converted[end - self._sola.chunk_length(self.block_conv) : end]
         block = self._sola.splice(chunk, self.block_conv)
         out = self._out.process(block)
-        # while the VAD gate works on the input, the level gate stays open (it ramps open, no step)
-        level = 0.0 if self.frontend.vad_engaged else self.last_level_db
-        return self._gate.apply(level, out)
+        # The VAD gate works on the input, so it decides alone only once the audio leaving here went
+        # in after its crossfade had finished (the window, SOLA and resamplers hold some back).
+        self._vad_full_samples = self._vad_full_samples + len(out) if self.frontend.vad_full else 0
+        # (counted from the block whose input finished the crossfade: it still holds the mixture)
+        if self._vad_full_samples >= self._inner_delay + 2 * len(out):
+            # The level gate still follows the level (on a scratch copy), so when it takes over again
+            # it is already open or closed as it should be, instead of letting noise through for its
+            # hold time.
+            scratch = self._gate_scratch[: len(out)]
+            scratch[:] = out
+            self._gate.apply(self.last_level_db, scratch)
+            return out
+        return self._gate.apply(self.last_level_db, out)
 
 
 def process_offline(pipeline: BlockPipeline, audio: np.ndarray) -> np.ndarray:
