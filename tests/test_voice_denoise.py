@@ -201,3 +201,18 @@ def test_switching_from_another_thread_while_streaming(speech):
     assert np.all(np.isfinite(y))
     assert max_step(y) <= 1.05 * max_step(x)
     assert any(engaged) and not all(engaged)
+
+
+def test_on_from_the_start_it_counts_its_delay_before_the_first_block():
+    """Offline users (media/voice_hook.py) compensate the pipeline's delay as soon as it is built."""
+    plain = BlockPipeline(create_converter("passthrough"), RATE, PipelineConfig(gate_db=None))
+    with_stage = BlockPipeline(
+        create_converter("passthrough"), RATE, PipelineConfig(denoise=True, gate_db=None)
+    )
+    assert with_stage.frontend.denoiser.engaged
+    extra = with_stage.algorithmic_latency_s() - plain.algorithmic_latency_s()
+    assert extra == pytest.approx(RNNOISE_DELAY / RATE)
+    # and the first block already goes through RNNoise (no warm-up, no crossfade at stream start)
+    x = white(RATE // 10, -20.0, seed=3)
+    y = process_offline(with_stage, x)
+    assert db(y[: RNNOISE_DELAY // 2]) < -100.0  # RNNoise's own delay: silence first

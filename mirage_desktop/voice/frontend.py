@@ -89,6 +89,12 @@ class SwitchedStage:
             self.requested = True
             return ""
 
+    def engage_now(self) -> None:
+        """Before streaming starts: a stage that is on from the first sample needs no warm-up or
+        crossfade (the stream starts from silence anyway), and its delay counts from the start."""
+        if self.requested and self.stage is not None:
+            self.state, self._mix = _ACTIVE, 1.0
+
     # --- scheduler side ---------------------------------------------------------------------------
     @property
     def engaged(self) -> bool:
@@ -197,10 +203,10 @@ class InputFrontEnd:
             "noise suppression", denoise_factory or (lambda: Denoiser(device_rate)), device_rate
         )
         self.vad = SwitchedStage("voice-activity gate", vad_factory or make_vad, device_rate)
-        if denoise:
-            self.denoiser.set_enabled(True)
-        if vad:
-            self.vad.set_enabled(True)
+        for stage, on in ((self.denoiser, denoise), (self.vad, vad)):
+            if on:
+                stage.set_enabled(True)
+                stage.engage_now()
 
     def set_denoise(self, on: bool) -> str:
         return self.denoiser.set_enabled(on)
