@@ -41,6 +41,8 @@ class SelfTestReport:
     #: dominant frequency of a 200 Hz tone after the voice changer's +4 semitones (~252 Hz)
     voice_hz: float = 0.0
     voice_route: str = ""
+    #: what the media writer produced and read back ("h264+aac"), through the bundled FFmpeg
+    media: str = ""
     seconds: float = 0.0
 
     @property
@@ -56,6 +58,7 @@ class SelfTestReport:
             f"Qt binding: {self.qt_binding or 'n/a'}",
             f"voice changer: 200 Hz +4 semitones -> {self.voice_hz:.1f} Hz",
             f"live voice route here: {self.voice_route}",
+            f"media file written and read back: {self.media or 'n/a'}",
         ]
         out += [f"FAILED: {f}" for f in self.failures]
         out.append(f"self-test {'passed' if self.ok else 'FAILED'} in {self.seconds:.1f} s")
@@ -195,6 +198,46 @@ def run_voice(report: SelfTestReport) -> None:
     report.voice_route = "PulseAudio directly" if usable else f"PortAudio ({why})"
 
 
+def run_media(report: SelfTestReport, folder: Path) -> None:
+    """Write a short H.264 + AAC MP4 with the recorder (FFmpeg's libraries, as bundled), sound taken
+    from a file as `process` does, and read both streams back."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    from mirage_desktop.frame import Frame
+    from mirage_desktop.media.audio import audio_for
+    from mirage_desktop.sinks.recorder import RecorderSink
+
+    source = folder / "tone.m4a"
+    rate = 48000
+    with av.open(str(source), "w") as c:
+        stream = c.add_stream("aac", rate=rate, layout="mono")
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(rate // 2) / rate)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+        c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    recorder = RecorderSink(folder / "check.mp4", audio=audio_for(source, ".mp4"))
+    recorder.audio_to_end = True
+    recorder.open(320, 240, 30.0)
+    pattern = TestPatternSource(320, 240, paced=False)
+    pattern.open()
+    for i in range(15):
+        image = pattern.read().image
+        recorder.write(Frame(image, i, i / 30, pts=i * 3000, time_base=Fraction(1, 90000)))
+    pattern.close()
+    recorder.close()  # verifies (every packet read back) and renames into place
+    if recorder.committed is None:
+        report.failures.append(f"media: {recorder.failure}")
+        return
+    with av.open(str(recorder.committed)) as c:
+        report.media = "+".join(s.codec_context.name for s in c.streams)
+    if report.media != "h264+aac":
+        report.failures.append(f"media: wrote {report.media}, not H.264 + AAC")
+
+
 def run(video: Path | None = None, face: Path | None = None, frames: int = 12) -> SelfTestReport:
     report = SelfTestReport()
     started = time.perf_counter()
@@ -209,6 +252,10 @@ def run(video: Path | None = None, face: Path | None = None, frames: int = 12) -
             build_window_offscreen(report, models)
         except Exception as exc:
             report.failures.append(f"window: {type(exc).__name__}: {exc}")
+        try:
+            run_media(report, Path(tmp))
+        except Exception as exc:
+            report.failures.append(f"media: {type(exc).__name__}: {exc}")
     try:
         run_voice(report)
     except Exception as exc:

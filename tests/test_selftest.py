@@ -16,6 +16,7 @@ def test_self_test_swaps_faces_and_builds_the_window(testdata):
     assert report.window
     assert report.providers == ["CPUExecutionProvider"]
     assert abs(report.voice_hz - 252.0) < 4 and report.voice_route == "PulseAudio directly"
+    assert report.media == "h264+aac"
 
 
 def test_self_test_fails_loudly_when_a_face_cannot_be_swapped(testdata, tmp_path):

@@ -75,6 +75,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="noise gate threshold in dBFS (default -50; -120–0)",
     )
     p.add_argument("--no-gate", action="store_true", help="disable the noise gate")
+    p.add_argument(
+        "--gate-mode",
+        choices=("level", "vad"),
+        help="level: mute below --gate-db; vad: Silero voice-activity gate, so breaths, clicks and "
+        "keyboard stay silent (adds a 64 ms look-ahead) (default: settings)",
+    )
+    p.add_argument(
+        "--denoise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="RNNoise noise suppression on the microphone before the converter (adds 20 ms; "
+        "default: settings)",
+    )
     p.add_argument("--policy", choices=("dry", "silence"), help="what plays when conversion is late")
     p.add_argument("--no-adapt", action="store_true", help="keep the block size fixed")
     p.add_argument(
@@ -111,6 +124,10 @@ def _voice_settings(args: argparse.Namespace) -> VoiceSettings:
             setattr(voice, key, value)
     if args.no_gate:
         voice.gate_enabled = False
+    if args.gate_mode is not None:
+        voice.gate_mode = args.gate_mode
+    if args.denoise is not None:
+        voice.denoise = args.denoise
     if args.no_adapt:
         voice.adapt_block = False
     return voice
@@ -128,6 +145,15 @@ def _print_stats(m: VoiceMetrics) -> None:
         f"dropped {m.dropped_blocks}, restarts {m.stream_restarts}",
         flush=True,
     )
+    if m.denoise or m.gate_mode == "vad" or m.frontend_note:
+        stages = [f"denoise {m.denoise_ms_mean:.2f} ms/block"] if m.denoise else []
+        if m.gate_mode == "vad":
+            stages.append(f"vad {m.vad_ms_mean:.2f} ms/block{' speech' if m.vad_speaking else ''}")
+        note = f" ({m.frontend_note})" if m.frontend_note else ""
+        print(
+            f"[voice] input: {', '.join(stages) or 'no stages'}, +{m.frontend_latency_ms:.0f} ms{note}",
+            flush=True,
+        )
 
 
 def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
