@@ -216,3 +216,19 @@ def test_on_from_the_start_it_counts_its_delay_before_the_first_block():
     x = white(RATE // 10, -20.0, seed=3)
     y = process_offline(with_stage, x)
     assert db(y[: RNNOISE_DELAY // 2]) < -100.0  # RNNoise's own delay: silence first
+
+
+def test_cli_flags_reach_the_pipeline_config():
+    from mirage_desktop.cli import build_parser
+    from mirage_desktop.cli.voice import _voice_settings
+    from mirage_desktop.voice.routing import engine_config
+
+    parser = build_parser()
+    voice = _voice_settings(parser.parse_args(["voice", "--denoise", "--gate-mode", "vad"]))
+    cfg = engine_config(voice).pipeline
+    assert (cfg.denoise, cfg.gate_mode, cfg.gate_db is not None) == (True, "vad", True)
+    voice = _voice_settings(parser.parse_args(["voice", "--no-denoise", "--gate-mode", "level", "--no-gate"]))
+    cfg = engine_config(voice).pipeline
+    assert (cfg.denoise, cfg.gate_mode, cfg.gate_db) == (False, "level", None)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["voice", "--gate-mode", "loud"])
