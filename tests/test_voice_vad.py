@@ -337,3 +337,55 @@ def test_switching_modes_in_a_quiet_room_lets_no_noise_through():
         out.append(pipe.finish(window, pipe.converter.convert(window)))
     y = np.concatenate(out)
     assert np.max(np.abs(y[int(0.3 * RATE) :])) == 0.0
+
+
+def test_gui_switches_denoise_and_vad_live_without_restarting(qtbot, testdata):
+    """The real engine streaming a recording (a stand-in PortAudio at real-time pace): the window's
+    checkbox and gate-mode choice reach the running engine; the stream is never reopened."""
+    from mirage_desktop.config.settings import VoiceSettings
+    from mirage_desktop.gui.voice_controller import LIVE, VoiceController
+    from mirage_desktop.gui.voice_controls import VoiceControls
+    from mirage_desktop.gui.voice_session import open_voice_session
+    from tests.test_gui_parts import CableMic, FakeSoundDevice
+
+    sd = FakeSoundDevice(jfk(testdata)[: 6 * RATE])
+    opened = []
+
+    def opener(v: VoiceSettings):
+        session = open_voice_session(
+            v, sd_loader=lambda: sd, vmic_factory=lambda _sd: CableMic(), platform="test"
+        )
+        opened.append(session)
+        return session
+
+    voice = VoiceSettings()
+    vc = VoiceController(voice, opener=opener)
+    controls = VoiceControls(vc)
+    qtbot.addWidget(controls)
+    stats = []
+    vc.stats_ready.connect(stats.append)
+    controls.converter.setCurrentIndex(1)  # pass-through
+    controls.apply()
+    qtbot.waitUntil(lambda: vc.state == LIVE, timeout=15000)
+    qtbot.waitUntil(lambda: bool(stats) and stats[-1].converted_blocks > 20, timeout=15000)
+    assert not stats[-1].denoise and stats[-1].gate_mode == "level"
+
+    controls.denoise.setChecked(True)
+    controls.gate_mode.setCurrentIndex(controls.gate_mode.findData("vad"))
+    assert not controls.gate_db.isEnabled()  # the dB threshold means nothing to the VAD gate
+    controls.apply()
+    qtbot.waitUntil(lambda: stats[-1].denoise and stats[-1].gate_mode == "vad", timeout=15000)
+    m = stats[-1]
+    assert m.frontend_latency_ms == pytest.approx(20.0 + DEFAULT_VAD_LOOKAHEAD_MS, abs=0.5)
+    assert m.denoise_ms_mean > 0 and m.vad_ms_mean > 0
+    assert voice.denoise and voice.gate_mode == "vad"
+
+    controls.denoise.setChecked(False)
+    controls.gate_mode.setCurrentIndex(controls.gate_mode.findData("level"))
+    controls.apply()
+    qtbot.waitUntil(lambda: not stats[-1].denoise and stats[-1].gate_mode == "level", timeout=15000)
+    assert len(opened) == 1  # switched live: one session, never restarted
+    assert stats[-1].stream_restarts == 0 and stats[-1].frontend_note == ""
+    played = np.concatenate(sd.played)
+    assert np.all(np.isfinite(played)) and np.max(np.abs(played)) > 0.05
+    vc.shutdown()

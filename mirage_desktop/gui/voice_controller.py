@@ -7,6 +7,7 @@ on a one-thread pool: they happen in order, never on the GUI thread.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -22,6 +23,13 @@ log = logging.getLogger(__name__)
 POLL_MS = 100
 
 OFF, STARTING, LIVE, FAILED = "off", "starting", "live", "failed"
+
+
+def _frontend_note(session: VoiceSession) -> str:
+    try:
+        return session.engine.pipeline.frontend.notes()
+    except AttributeError:  # a stand-in session (tests)
+        return ""
 
 
 class VoiceController(QObject):
@@ -41,6 +49,8 @@ class VoiceController(QObject):
         self._runner = TaskRunner(max_threads=1, parent=self)
         self._session: VoiceSession | None = None
         self._generation = 0  # answers from superseded starts are closed, not used
+        #: the settings the live session was opened with (what a live switch compares against)
+        self._running: VoiceSettings | None = None
         self.state = OFF
         self.message = "Voice is off."
         self._timer = QTimer(self)
@@ -52,7 +62,12 @@ class VoiceController(QObject):
         return self.state == LIVE
 
     def apply(self) -> None:
-        """(Re)start with the current settings, or stop when voice is switched off."""
+        """(Re)start with the current settings, or stop when voice is switched off.
+
+        Noise suppression and the gate mode switch live, without restarting the stream."""
+        if self._session is not None and self.state == LIVE and self._only_live_switches():
+            self._switch_live(self._session)
+            return
         self._generation += 1
         self._close_session()
         if not self.voice.enabled:
@@ -63,7 +78,7 @@ class VoiceController(QObject):
         self._set_state(STARTING, "Starting the microphone…")
         self._runner.submit(
             lambda: self._opener(wanted),
-            on_done=lambda session: self._started(generation, session),
+            on_done=lambda session: self._started(generation, session, wanted),
             on_failed=lambda exc: self._failed(generation, exc),
         )
 
@@ -78,17 +93,45 @@ class VoiceController(QObject):
 
     def _close_session(self) -> None:
         self._timer.stop()
+        self._running = None
         session, self._session = self._session, None
         if session is not None:
             self._runner.submit(session.close, on_failed=lambda exc: log.warning("closing voice: %s", exc))
 
-    def _started(self, generation: int, session: VoiceSession) -> None:
+    def _only_live_switches(self) -> bool:
+        running = self._running
+        if running is None:
+            return False
+        live = {"denoise": running.denoise, "gate_mode": running.gate_mode}
+        return dataclasses.replace(self.voice, **live) == running
+
+    def _switch_live(self, session: VoiceSession) -> None:
+        """Models load on the worker thread (the VAD's ONNX session, RNNoise); the stream never stops."""
+        wanted = copy.deepcopy(self.voice)
+        self._running = wanted
+        engine = session.engine
+        generation = self._generation
+
+        def switch() -> str:
+            notes = [engine.set_denoise(wanted.denoise), engine.set_gate_mode(wanted.gate_mode)]
+            return "; ".join(n for n in notes if n)
+
+        def done(note: str) -> None:
+            if generation == self._generation and self._session is session:
+                suffix = f" — {note}" if note else ""
+                self._set_state(LIVE, f"Live on {session.target}{suffix}")
+
+        self._runner.submit(switch, on_done=done, on_failed=lambda exc: done(str(exc)))
+
+    def _started(self, generation: int, session: VoiceSession, wanted: VoiceSettings | None = None) -> None:
         if generation != self._generation:
             self._runner.submit(session.close)
             return
         self._session = session
+        self._running = wanted
         self._timer.start()
-        self._set_state(LIVE, f"Live on {session.target}")
+        note = _frontend_note(session)  # e.g. noise suppression asked for but not installed
+        self._set_state(LIVE, f"Live on {session.target}" + (f" — {note}" if note else ""))
 
     def _failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:

@@ -1,4 +1,5 @@
-"""Voice: converter, pitch and formant, noise gate, monitor, audio backend, and live input/output meters."""
+"""Voice: converter, pitch and formant, noise gate (level or VAD), noise suppression, monitor, audio
+backend, and live input/output meters."""
 
 from __future__ import annotations
 
@@ -25,6 +26,20 @@ BACKEND_TOOLTIP = (
     "Automatic: on Linux the direct PulseAudio/PipeWire client, elsewhere PortAudio.\n"
     "On Linux the direct PulseAudio client has about a third of PortAudio's latency and uses almost no CPU.\n"
     "PortAudio is the route on Windows and macOS (and a fallback on Linux)."
+)
+#: (label, VoiceSettings.gate_mode)
+GATE_MODE_CHOICES = (
+    ("Level (dB)", "level"),
+    ("Voice activity (Silero VAD)", "vad"),
+)
+GATE_MODE_TOOLTIP = (
+    "Level: mutes whenever the microphone is quieter than the threshold.\n"
+    "Voice activity: a speech detector decides, so breaths, clicks and typing stay silent even when\n"
+    "they are loud, and words keep their first syllable. Adds 64 ms of delay. Switches without a restart."
+)
+DENOISE_TOOLTIP = (
+    "RNNoise removes steady background noise (fans, hum, hiss, traffic) from your microphone before\n"
+    "the voice changer. Adds 20 ms of delay and well under 1 ms of CPU per 10 ms. Switches without a restart."
 )
 APPLY_DELAY_MS = 500
 METER_FLOOR_DB = -60.0
@@ -102,6 +117,17 @@ class VoiceControls(QWidget):
         self.gate.setChecked(voice.gate_enabled)
         self.gate_db = _slider(-80, -20, round(voice.gate_db))
         self.gate_label = QLabel()
+        self.gate_mode = QComboBox()
+        for label, name in GATE_MODE_CHOICES:
+            self.gate_mode.addItem(label, name)
+        self.gate_mode.setCurrentIndex(max(0, self.gate_mode.findData(voice.gate_mode)))
+        self.gate_mode.setToolTip(GATE_MODE_TOOLTIP)
+        self.gate_mode.currentIndexChanged.connect(self._update_labels)
+        self.gate_mode.currentIndexChanged.connect(self._changed)
+        self.denoise = QCheckBox("Noise suppression (RNNoise)")
+        self.denoise.setChecked(voice.denoise)
+        self.denoise.setToolTip(DENOISE_TOOLTIP)
+        self.denoise.toggled.connect(self._changed)
         self.monitor = QCheckBox("Hear yourself (monitor)")
         self.monitor.setChecked(voice.monitor)
         self.backend = QComboBox()
@@ -133,7 +159,9 @@ class VoiceControls(QWidget):
         form.addRow(self.pitch_label, self.pitch)
         form.addRow(self.formant_label, self.formant)
         form.addRow(self.gate, self.gate_db)
+        form.addRow("Gate by", self.gate_mode)
         form.addRow("", self.gate_label)
+        form.addRow(self.denoise)
         form.addRow(self.monitor)
         form.addRow("Audio backend", self.backend)
         form.addRow("Microphone", self.input_meter)
@@ -148,15 +176,19 @@ class VoiceControls(QWidget):
     def _update_labels(self) -> None:
         self.pitch_label.setText(f"Pitch {self.pitch.value() / 2:+.1f} st")
         self.formant_label.setText(f"Formant ×{self.formant.value() / 100:.2f}")
-        self.gate_label.setText(f"mute below {self.gate_db.value()} dBFS")
+        if self.gate_mode.currentData() == "vad":
+            self.gate_label.setText("mute when you are not speaking (+64 ms)")
+        else:
+            self.gate_label.setText(f"mute below {self.gate_db.value()} dBFS")
 
     def _update_enabled(self) -> None:
         enabled, name = self.converter.currentData()
         for w in (self.pitch, self.formant, self.pitch_label, self.formant_label):
             w.setEnabled(enabled and name == "pitch")
-        for w in (self.gate, self.gate_db, self.monitor):
+        for w in (self.gate, self.gate_db, self.monitor, self.denoise):
             w.setEnabled(enabled)
-        self.gate_db.setEnabled(enabled and self.gate.isChecked())
+        self.gate_mode.setEnabled(enabled and self.gate.isChecked())
+        self.gate_db.setEnabled(enabled and self.gate.isChecked() and self.gate_mode.currentData() == "level")
 
     def _changed(self, *_: object) -> None:
         self._update_enabled()
@@ -173,6 +205,8 @@ class VoiceControls(QWidget):
         voice.formant = self.formant.value() / 100
         voice.gate_enabled = self.gate.isChecked()
         voice.gate_db = float(self.gate_db.value())
+        voice.gate_mode = self.gate_mode.currentData()
+        voice.denoise = self.denoise.isChecked()
         voice.monitor = self.monitor.isChecked()
         voice.audio_backend = self.backend.currentData()
         self.vc.apply()
