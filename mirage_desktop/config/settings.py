@@ -143,7 +143,7 @@ class VoiceSettings:
     gate_enabled: bool = True
     gate_db: float = -50.0
     #: "level": mute below gate_db; "vad": Silero voice-activity gate (breaths, clicks and keyboard stay
-    #: silent, word onsets kept; adds a 48 ms look-ahead)
+    #: silent, word onsets kept; adds a 64 ms look-ahead)
     gate_mode: str = "level"
     #: RNNoise noise suppression on the microphone before the converter (adds 20 ms)
     denoise: bool = False
