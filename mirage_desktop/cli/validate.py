@@ -82,6 +82,28 @@ def finite_float(min: float, max: float, unit: str = "") -> Callable[[str], floa
     return _named(check, "number")  # type: ignore[return-value]
 
 
+def existing_file(kind: str, suffixes: tuple[str, ...]) -> Callable[[str], str]:
+    """A path to a readable file ending in one of ``suffixes`` (a folder or a missing file is refused)."""
+
+    def check(text: str) -> str:
+        from pathlib import Path
+
+        path = Path(text).expanduser()
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"give the {kind} file")
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a folder, not a {kind} file")
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"{text}: no such {kind} file")
+        if path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(
+                f"{text} is not a {kind} file (expected {' or '.join(suffixes)})"
+            )
+        return str(path)
+
+    return _named(check, f"{kind} file")  # type: ignore[return-value]
+
+
 def duration_seconds(text: str) -> float:
     """0 (= until Ctrl-C) or a finite number of seconds up to a week."""
     allowed = f"0 (= until Ctrl-C) or a number of seconds up to {_fmt(MAX_SECONDS)} (7 days)"

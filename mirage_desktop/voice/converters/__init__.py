@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mirage_desktop.voice.converters import rvc
 from mirage_desktop.voice.converters.base import VoiceConverter
 from mirage_desktop.voice.converters.passthrough import PassthroughConverter
 from mirage_desktop.voice.converters.pitch import PitchShiftConverter
@@ -15,6 +16,8 @@ CONVERTERS: dict[str, Callable[..., VoiceConverter]] = {
     "pitch": lambda semitones=0.0, formant=1.0, **_: PitchShiftConverter(
         semitones=semitones, formant=formant
     ),
+    # torch and the models load only when an RVC voice is created (rvc.create)
+    "rvc": rvc.create,
 }
 
 

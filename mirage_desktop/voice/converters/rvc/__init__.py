@@ -1,0 +1,31 @@
+"""RVC (Retrieval-based Voice Conversion) v1/v2 voices: ``.pth`` + optional ``.index``.
+
+Importing this package is cheap: torch, torchfcpe and faiss load only when an RVC voice is created
+(``create``), so Mirage without an RVC voice never pays for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: blocks below this make the per-call overhead dominate; the engine may still grow them
+DEFAULT_BLOCK_MS = 100.0
+
+
+def create(**options: Any):
+    """The registry's factory: ``model``, ``index``, ``semitones``, ``index_rate``, ``protect`` ..."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        from mirage_desktop.voice.errors import VoiceError
+
+        raise VoiceError(
+            "RVC voices need PyTorch, which this installation lacks. Install it with "
+            "`pip install torch` (CPU build: `--index-url https://download.pytorch.org/whl/cpu`)."
+        ) from exc
+    from mirage_desktop.voice.converters.rvc.converter import RVCConverter
+
+    return RVCConverter(**options)
+
+
+__all__ = ["DEFAULT_BLOCK_MS", "create"]
