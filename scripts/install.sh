@@ -30,9 +30,17 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # torch first, pinned: an unpinned torch pulls gigabytes of CUDA packages before anything else.
 "${PIP[@]}" install "torch==2.13.0"
 "${PIP[@]}" install -e ".[dev]"
+# FCPE pitch for RVC voices (its pretrained weights ship in the wheel, MIT). --no-deps: it requires
+# torchaudio only to resample, and the Linux torchaudio wheels on PyPI are CUDA builds that cannot
+# load beside the CPU torch; its real dependencies (einops, local-attention) come with pyproject.toml.
+"${PIP[@]}" install --no-deps "torchfcpe==0.0.4"
 # The insightface package is only a reference implementation for tests and benchmarks. It
 # hard-requires the CPU onnxruntime, which would overwrite onnxruntime-gpu's files, so it is
 # installed without its dependencies (the ones its imported modules need are in requirements-reference.txt).
 "${PIP[@]}" install --no-deps insightface
 "${PIP[@]}" install -r requirements-reference.txt
+# Noise suppression (RNNoise) and the voice-activity gate (Silero VAD): only the model files inside these
+# wheels are used, so they come without their declared dependencies (matplotlib + audiolab, torch);
+# the pins are pyproject.toml's voice-models extra.
+"${PIP[@]}" install --no-deps "pyrnnoise==0.4.5" "silero-vad==6.2.3"
 echo "Mirage is installed in $(pwd)/.venv — start it with .venv/bin/mirage (or .venv/bin/mirage-cli --help)."

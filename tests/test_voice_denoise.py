@@ -8,6 +8,7 @@ Measured here on jfk.flac + noise at -35 dBFS (10 ms blocks): the noise between 
 from __future__ import annotations
 
 import _ctypes
+import sys
 import threading
 import time
 
@@ -232,3 +233,39 @@ def test_cli_flags_reach_the_pipeline_config():
     assert (cfg.denoise, cfg.gate_mode, cfg.gate_db) == (False, "level", None)
     with pytest.raises(SystemExit):
         parser.parse_args(["voice", "--gate-mode", "loud"])
+
+
+def test_a_frozen_app_finds_its_bundled_copies(monkeypatch, tmp_path):
+    """mirage.spec copies the two model files into the bundle; the packages are not there."""
+    from mirage_desktop.voice import denoise, vad
+
+    lib = tmp_path / "pyrnnoise" / denoise._library_name()
+    onnx_file = tmp_path / "silero_vad" / "data" / vad.MODEL_FILE
+    for path in (lib, onnx_file):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    monkeypatch.delenv(LIB_ENV, raising=False)
+    monkeypatch.delenv(vad.MODEL_ENV, raising=False)
+    assert denoise.find_library() == lib
+    assert vad.find_model() == onnx_file
+
+
+def test_pins_in_pyproject_match_install_script_and_this_environment():
+    """Both wheels are installed with --no-deps by scripts/install.sh (only their model files are
+    used); pyproject.toml's voice-models extra records the measured versions."""
+    import re
+    from importlib.metadata import version
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = Path(__file__).resolve().parents[1]
+    pins = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pins = dict(p.split("==") for p in pins["voice-models"])
+    assert set(pins) == {"pyrnnoise", "silero-vad"}
+    script = (root / "scripts" / "install.sh").read_text()
+    for name, pinned in pins.items():
+        assert re.search(rf"install --no-deps[^\n]*\b{re.escape(name)}=={re.escape(pinned)}\b", script), name
+        assert version(name) == pinned

@@ -10,12 +10,11 @@ from pathlib import Path
 
 from mirage_desktop.cli import validate
 from mirage_desktop.cli.common import add_video_args, apply_video_args, err, load_user_settings
-from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_quality_args
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
 from mirage_desktop.cli.signals import StopOnSignals
 from mirage_desktop.engine.builder import PipelineRequest, build_pipeline, recording_sound
 from mirage_desktop.sinks.base import SinkError
-from mirage_desktop.sinks.recorder import RecorderSink
+from mirage_desktop.sinks.recorder import LIVE_PRESET, RecorderSink
 from mirage_desktop.sources.open import SourceSpec
 
 
@@ -45,7 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stats", action="store_true", help="print metrics every second")
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
     add_video_args(p)
-    add_face_quality_args(p)
     p.set_defaults(func=run_command)
 
 
@@ -63,7 +61,6 @@ def run_command(args: argparse.Namespace) -> int:
     if args.face:
         settings.face.source_face = str(args.face)
         settings.face.swap_enabled = True
-    apply_face_quality_args(settings, args)
     if args.virtual_camera_name:
         settings.output.virtual_camera_name = args.virtual_camera_name
     if args.virtual_camera_backend:
@@ -74,7 +71,9 @@ def run_command(args: argparse.Namespace) -> int:
     if spec.kind == "file":
         inputs = (str(Path(spec.value).expanduser()),)
     recorder = (
-        RecorderSink(args.output, inputs=inputs, commit_on_close=False) if args.output is not None else None
+        RecorderSink(args.output, inputs=inputs, commit_on_close=False, preset=LIVE_PRESET)
+        if args.output is not None
+        else None
     )
     try:
         if recorder is not None:

@@ -50,11 +50,25 @@ def _library_name() -> str:
     return "librnnoise.so"
 
 
+def bundled(*parts: str) -> Path | None:
+    """A file mirage.spec copied into a frozen app (PyInstaller's folder), or None."""
+    base = getattr(sys, "_MEIPASS", None)
+    if base and getattr(sys, "frozen", False):
+        path = Path(base).joinpath(*parts)
+        if path.is_file():
+            return path
+    return None
+
+
 def find_library() -> Path:
-    """The RNNoise library: $MIRAGE_RNNOISE_LIB, else the one inside the installed ``pyrnnoise`` wheel."""
+    """The RNNoise library: $MIRAGE_RNNOISE_LIB, else the one inside the installed ``pyrnnoise`` wheel
+    (or its copy in a frozen app)."""
     override = os.environ.get(LIB_ENV, "").strip()
     if override:
         return Path(override)
+    frozen = bundled("pyrnnoise", _library_name())
+    if frozen is not None:
+        return frozen
     spec = importlib.util.find_spec("pyrnnoise")
     if spec is None or not spec.submodule_search_locations:
         raise StageUnavailable(

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mirage_desktop.voice.denoise import StageUnavailable, _Chunker, _Fifo
+from mirage_desktop.voice.denoise import StageUnavailable, _Chunker, _Fifo, bundled
 
 VAD_RATE = 16000
 VAD_WINDOW = 512
@@ -52,6 +52,9 @@ def find_model() -> Path:
     override = os.environ.get(MODEL_ENV, "").strip()
     if override:
         return Path(override)
+    frozen = bundled("silero_vad", "data", MODEL_FILE)
+    if frozen is not None:
+        return frozen
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
         raise StageUnavailable(
