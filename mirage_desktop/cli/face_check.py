@@ -42,4 +42,13 @@ def check_face(settings: Settings) -> FaceCheck:
         if getattr(processor, "face_chosen", False) and getattr(processor, "source", True) is None:
             notice = getattr(processor, "notice", None)
             return FaceCheck(processors, notice or f"The face in {settings.face.source_face} cannot be used.")
+        state = str(processor.counters().get("enhancer_state", ""))
+        if settings.face.enhancer and state.startswith(("failed", "unavailable")):
+            # asked for by name: a file without it is not what was asked for
+            reason = state.split(":", 1)[1].strip() if ":" in state else state
+            return FaceCheck(
+                processors,
+                f"The face enhancer {settings.face.enhancer} cannot run: {reason} "
+                "(leave out --enhancer to process without it).",
+            )
     return FaceCheck(processors)

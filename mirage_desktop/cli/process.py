@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mirage_desktop.cli import validate
 from mirage_desktop.cli.common import err, load_user_settings
+from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_quality_args, face_summary
 from mirage_desktop.cli.face_check import check_face
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
 from mirage_desktop.cli.progress import Progress
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--formant", type=validate.finite_float(0.5, 2.0), default=1.0, help="--voice pitch: formant factor"
     )
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
+    add_face_quality_args(p)
     p.set_defaults(func=process_command)
 
 
@@ -99,6 +101,7 @@ def process_command(args: argparse.Namespace) -> int:
     if args.face:
         settings.face.source_face = str(args.face)
         settings.face.swap_enabled = True
+    apply_face_quality_args(settings, args)
 
     problem, total = _check_input(args.input)
     if problem:
@@ -233,5 +236,7 @@ def _finish(pipeline: Pipeline, recorder: RecorderSink, stop: StopOnSignals, ela
         return failed_code
     fps = frames / elapsed if elapsed > 0 else 0.0
     print(f"processed {frames} frames in {elapsed:.2f} s ({fps:.1f} fps) → {final}")
+    for line in face_summary(pipeline.metrics().processors, frames):
+        print(line)
     print(f"sound: {recorder.audio.describe}" if recorder.audio else "sound: none (the input has none)")
     return 0

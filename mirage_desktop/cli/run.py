@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mirage_desktop.cli import validate
 from mirage_desktop.cli.common import add_video_args, apply_video_args, err, load_user_settings
+from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_quality_args
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
 from mirage_desktop.cli.signals import StopOnSignals
 from mirage_desktop.engine.builder import PipelineRequest, build_pipeline, recording_sound
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stats", action="store_true", help="print metrics every second")
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
     add_video_args(p)
+    add_face_quality_args(p)
     p.set_defaults(func=run_command)
 
 
@@ -61,6 +63,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.face:
         settings.face.source_face = str(args.face)
         settings.face.swap_enabled = True
+    apply_face_quality_args(settings, args)
     if args.virtual_camera_name:
         settings.output.virtual_camera_name = args.virtual_camera_name
     if args.virtual_camera_backend:

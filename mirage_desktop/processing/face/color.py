@@ -17,27 +17,26 @@ MAX_GAIN = 2.0
 INSIDE = 0.5
 
 
-def _stats(lab: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    w = weight.reshape(-1)
-    px = lab.reshape(-1, 3)
-    total = float(w.sum())
-    mean = (px * w[:, None]).sum(axis=0) / total
-    var = (((px - mean) ** 2) * w[:, None]).sum(axis=0) / total
-    return mean, np.sqrt(np.maximum(var, 1e-6))
+#: statistics are taken on a copy this small (means and stds do not need every pixel)
+STATS_SIZE = 64
 
 
 def transfer_color(result: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``result`` (BGR uint8) recoloured to ``original``'s statistics inside ``mask``."""
-    weight = (mask > INSIDE).astype(np.float32)
-    if weight.sum() < 16:
+    size = (min(STATS_SIZE, mask.shape[1]), min(STATS_SIZE, mask.shape[0]))
+    weight = (cv2.resize(mask, size, interpolation=cv2.INTER_AREA) > INSIDE).astype(np.uint8)
+    if int(weight.sum()) < 16:
         return result
-    src = cv2.cvtColor(result, cv2.COLOR_BGR2LAB).astype(np.float32)
-    ref = cv2.cvtColor(original, cv2.COLOR_BGR2LAB).astype(np.float32)
-    mean_s, std_s = _stats(src, weight)
-    mean_r, std_r = _stats(ref, weight)
-    gain = np.clip(std_r / std_s, 1.0 / MAX_GAIN, MAX_GAIN)
-    out = (src - mean_s) * gain + mean_r
-    return cv2.cvtColor(np.clip(out + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+    small_src = cv2.resize(result, size, interpolation=cv2.INTER_AREA)
+    small_ref = cv2.resize(original, size, interpolation=cv2.INTER_AREA)
+    mean_s, std_s = cv2.meanStdDev(cv2.cvtColor(small_src, cv2.COLOR_BGR2LAB), mask=weight)
+    mean_r, std_r = cv2.meanStdDev(cv2.cvtColor(small_ref, cv2.COLOR_BGR2LAB), mask=weight)
+    gain = np.clip(std_r.ravel() / np.maximum(std_s.ravel(), 1e-3), 1.0 / MAX_GAIN, MAX_GAIN)
+    offset = mean_r.ravel() - mean_s.ravel() * gain
+    # per channel x·gain + offset on the full crop in one pass, saturating to uint8 like the rest
+    matrix = np.hstack([np.diag(gain), offset[:, None]]).astype(np.float32)
+    lab = cv2.transform(cv2.cvtColor(result, cv2.COLOR_BGR2LAB), matrix)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
 def sharpen(image: np.ndarray, amount: float, sigma: float) -> np.ndarray:

@@ -100,9 +100,11 @@ class _TrackMatch:
 
 @dataclass(slots=True)
 class _StageCounters:
+    swapped_frames: int = 0
     enhanced_frames: int = 0
     enhanced_faces: int = 0
     enhancer_ms: float = 0.0
+    enhancer_ms_total: float = 0.0
     mask_ms: float = 0.0
     map_matched: int = 0
     map_bystanders: int = 0
@@ -449,9 +451,12 @@ class FaceSwapProcessor(FrameProcessor):
         frame.stage_ms["face.mask"] = (t4 - t3) * 1000.0
         frame.stage_ms["face.paste"] = (t5 - t4) * 1000.0
         self._stage.mask_ms = (t4 - t3) * 1000.0
+        if done:
+            self._stage.swapped_frames += 1
         if enhanced:
             self._stage.enhanced_frames += 1
             self._stage.enhanced_faces += enhanced
+            self._stage.enhancer_ms_total += (t3 - t2) * 1000.0
         self._swap_faces_last = done
         self._total_faces_swapped += done
         # every face found: swapped, bystander (map mode), or not swapped (not chosen by max_faces,
@@ -511,11 +516,14 @@ class FaceSwapProcessor(FrameProcessor):
         out: dict[str, Any] = {
             "swap_faces_last": self._swap_faces_last,
             "total_faces_swapped": self._total_faces_swapped,
+            "frames_swapped": self._stage.swapped_frames,
             "enhanced_frames": self._stage.enhanced_frames,
             "enhanced_faces": self._stage.enhanced_faces,
             "enhancer": enhancer.name if enhancer is not None else "",
             "enhancer_state": self._enhancer_state,
             "enhancer_ms": round(self._stage.enhancer_ms, 2),
+            #: mean over the frames that were enhanced
+            "enhancer_ms_mean": round(self._stage.enhancer_ms_total / max(1, self._stage.enhanced_frames), 2),
             "enhancer_fidelity": (
                 round(look.codeformer_fidelity, 3) if look.enhancer == "codeformer" else None
             ),

@@ -1,0 +1,127 @@
+"""The face-quality options shared by `run` and `process`: swapper, enhancer, masks, colour, map mode.
+
+Each option maps onto one FaceSettings field and is checked against the same range as the settings
+file (``config.settings.rules``), so a bad value is refused with its allowed range (exit 2) before
+anything is opened. Options left out keep what the settings file says.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mirage_desktop.cli.validate import finite_float
+from mirage_desktop.config.settings import (
+    ENHANCER_IDS,
+    FACE_MASK_IDS,
+    PASTE_MODE_IDS,
+    SWAPPER_IDS,
+    Settings,
+)
+
+ENHANCER_NAMES = tuple(e for e in ENHANCER_IDS if e)
+
+
+def _enhancer(text: str) -> str:
+    value = text.strip().lower()
+    if value in ("", "none", "off"):
+        return ""
+    if value not in ENHANCER_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a face enhancer (choose from: none, {', '.join(ENHANCER_NAMES)})"
+        )
+    return value
+
+
+_enhancer.__name__ = "enhancer"
+
+
+def add_face_quality_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("face quality (default: the settings file)")
+    g.add_argument("--swapper", choices=SWAPPER_IDS, help="face swapper model (default inswapper_128)")
+    g.add_argument(
+        "--enhancer",
+        type=_enhancer,
+        metavar="{none," + ",".join(ENHANCER_NAMES) + "}",
+        help="restore every swapped face with this enhancer (gpen_bfr_256 is the fastest)",
+    )
+    g.add_argument(
+        "--enhancer-blend", type=finite_float(0, 1), metavar="0-1", help="share of the enhanced face (1)"
+    )
+    g.add_argument(
+        "--codeformer-fidelity",
+        type=finite_float(0, 1),
+        metavar="0-1",
+        help="CodeFormer: 0 = the model's face, 1 = closest to yours (0.75)",
+    )
+    g.add_argument("--face-mask", choices=FACE_MASK_IDS, help="the face's outline (ellipse)")
+    g.add_argument(
+        "--mouth-mask",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let your real mouth show through the swapped face",
+    )
+    g.add_argument(
+        "--mouth-mask-size", type=finite_float(0.3, 3), metavar="0.3-3", help="mouth mask size factor (1)"
+    )
+    g.add_argument(
+        "--occlusion-mask",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep what is in front of the face (a hand) where the swap disagrees with it",
+    )
+    g.add_argument(
+        "--color-transfer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="match the swapped face's colour to yours (no seam)",
+    )
+    g.add_argument("--paste-mode", choices=PASTE_MODE_IDS, help="how the face is blended in (detail)")
+    g.add_argument("--opacity", type=finite_float(0, 1), metavar="0-1", help="swapped face weight (1)")
+    g.add_argument("--sharpness", type=finite_float(0, 3), metavar="0-3", help="sharpen the swapped face (0)")
+
+
+_FIELDS = {
+    "swapper": "swapper",
+    "enhancer": "enhancer",
+    "enhancer_blend": "enhancer_blend",
+    "codeformer_fidelity": "codeformer_fidelity",
+    "face_mask": "face_mask",
+    "mouth_mask": "mouth_mask",
+    "mouth_mask_size": "mouth_mask_size",
+    "occlusion_mask": "occlusion_mask",
+    "color_transfer": "color_transfer",
+    "paste_mode": "paste_mode",
+    "opacity": "opacity",
+    "sharpness": "sharpness",
+}
+
+
+def apply_face_quality_args(settings: Settings, args: argparse.Namespace) -> None:
+    for arg, key in _FIELDS.items():
+        value = getattr(args, arg, None)
+        if value is not None:
+            setattr(settings.face, key, value)
+
+
+def face_summary(counters: dict, frames: int) -> list[str]:
+    """Closing lines about the face stages: how many frames were swapped and enhanced."""
+    if "frames_swapped" not in counters:
+        return []
+    stages = [str(s) for s in counters.get("face_stages") or []]
+    lines = [
+        f"swapped faces in {counters['frames_swapped']} of {frames} frames "
+        f"({counters.get('total_faces_swapped', 0)} faces; stages: {' → '.join(stages)})"
+    ]
+    wanted = next((s.split(":", 1)[1] for s in stages if s.startswith("enhance:")), "")
+    if wanted:
+        state = str(counters.get("enhancer_state", ""))
+        done = int(counters.get("enhanced_frames", 0) or 0)
+        if state.startswith(("failed", "unavailable")):
+            lines.append(f"enhancer {wanted} did not run ({state}); enhanced {done} of {frames} frames")
+        else:
+            ms = counters.get("enhancer_ms_mean", 0)
+            lines.append(f"enhanced {done} of {frames} frames ({wanted}, {ms} ms per enhanced frame)")
+    return lines
+
+
+__all__ = ["add_face_quality_args", "apply_face_quality_args", "face_summary"]
