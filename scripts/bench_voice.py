@@ -107,6 +107,60 @@ def offline_ratios(speech: np.ndarray, blocks_ms: list[float]) -> list[dict]:
     return rows
 
 
+def frontend_costs(speech: np.ndarray, blocks_ms: list[float]) -> list[dict]:
+    """The input front end (voice/frontend.py) alone: RNNoise and the Silero VAD gate, per block, on
+    jfk.flac + white noise at -35 dBFS; plus what RNNoise does to the noise between phrases."""
+    from mirage_desktop.voice.denoise import Denoiser
+    from mirage_desktop.voice.vad import VadGate
+
+    rng = np.random.default_rng(0)
+    noisy = (speech + 10 ** (-35 / 20) * rng.standard_normal(len(speech))).astype(np.float32)
+    rows = []
+    stages = {
+        "rnnoise": lambda: [Denoiser(RATE)],
+        "silero-vad gate": lambda: [VadGate(RATE)],
+        "rnnoise + vad": lambda: [Denoiser(RATE), VadGate(RATE)],
+    }
+    for name, make in stages.items():
+        for block_ms in blocks_ms:
+            chain = make()
+            block = int(RATE * block_ms / 1000)
+            runtimes, outs = [], []
+            cpu0 = time.process_time()
+            for start in range(0, len(noisy) - block + 1, block):
+                x = noisy[start : start + block]
+                t = time.perf_counter()
+                for stage in chain:
+                    x = stage.process(x)
+                runtimes.append(time.perf_counter() - t)
+                outs.append(x)
+            audio_s = len(runtimes) * block / RATE
+            ms = np.array(runtimes) * 1000
+            row = {
+                "stage": name,
+                "block_ms": block_ms,
+                "ms_per_block_median": round(float(np.median(ms)), 3),
+                "ms_per_block_p95": round(float(np.percentile(ms, 95)), 3),
+                "ms_per_10ms": round(float(np.median(ms)) * 10 / block_ms, 3),
+                "x_real_time": round(float(np.median(ms)) / block_ms, 4),
+                "cpu_percent_of_one_core": round(100 * (time.process_time() - cpu0) / audio_s, 2),
+                "added_latency_ms": round(sum(s.latency_samples for s in chain) / RATE * 1000, 1),
+            }
+            if name == "rnnoise":
+                y = np.concatenate(outs)[chain[0].latency_samples :]
+                n = len(y) // 480 * 480
+                frames = speech[:n].reshape(-1, 480)
+                pauses = np.repeat(10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) < -37, 480)
+
+                def level(v: np.ndarray) -> float:
+                    return 10 * np.log10(np.mean(v.astype(np.float64) ** 2) + 1e-12)
+
+                row["noise_floor_in_db"] = round(level(noisy[:n][pauses]), 1)
+                row["noise_floor_out_db"] = round(level(y[:n][pauses]), 1)
+            rows.append(row)
+    return rows
+
+
 def run_probe(env: dict, output: str, seconds: float) -> dict:
     cmd = [sys.executable, "-m", "mirage_desktop.voice.probe", "--sink", FAKE_MIC, "--seconds", str(seconds)]
     cmd += ["--output", output]
@@ -277,8 +331,16 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--use-running", action="store_true", help="use the running PulseAudio")
     parser.add_argument("--skip-live", action="store_true", help="offline ratios only")
+    parser.add_argument(
+        "--frontend", action="store_true", help="only the input front end: RNNoise and VAD cost (~30 s)"
+    )
     args = parser.parse_args()
     speech = load_speech()
+    if args.frontend:
+        rows = frontend_costs(speech, [10, 20, 40])
+        title = "Input front end: ms per block and x real time (jfk.flac + white noise -35 dBFS; one core)"
+        print(json.dumps({"frontend": rows}) if args.json else table(rows, title))
+        return 0
     results: dict = {"offline": offline_ratios(speech, [10, 20, 40, 80])}
     if not args.skip_live:
         server = None
