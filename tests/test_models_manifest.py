@@ -23,6 +23,9 @@ EXPECTED_IDS = (
     "codeformer",
     "gpen_bfr_256",
     "gpen_bfr_512",
+    "contentvec_768_l12",
+    "contentvec_256_l9",
+    "rmvpe",
 )
 
 
@@ -34,7 +37,7 @@ def shipped() -> Manifest:
 def test_shipped_manifest_lists_exactly_the_models(shipped):
     assert shipped.ids == EXPECTED_IDS
     assert {e.id for e in shipped.required()} == {"det_10g", "w600k_r50", "inswapper_128"}
-    assert {e.feature for e in shipped} == {"face_swap", "face_enhancer"}
+    assert {e.feature for e in shipped} == {"face_swap", "face_enhancer", "voice_conversion"}
 
 
 def test_known_sizes_and_hashes_are_the_published_ones(shipped):

@@ -19,7 +19,7 @@ from mirage_desktop.models.errors import ManifestError, UnknownModelError
 SHIPPED_MANIFEST = "manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
-FEATURES = ("face_swap", "face_enhancer")
+FEATURES = ("face_swap", "face_enhancer", "voice_conversion")
 
 
 @dataclass(frozen=True, slots=True)

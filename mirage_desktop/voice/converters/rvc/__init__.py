@@ -6,6 +6,7 @@ Importing this package is cheap: torch, torchfcpe and faiss load only when an RV
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 #: blocks below this make the per-call overhead dominate; the engine may still grow them
@@ -19,8 +20,14 @@ def create(**options: Any):
     except ImportError as exc:
         from mirage_desktop.voice.errors import VoiceError
 
+        if getattr(sys, "frozen", False):
+            raise VoiceError(
+                "RVC voices need PyTorch, which the Mirage app does not bundle (it would more than double "
+                "its size). Use a source install (scripts/install.sh) for RVC voices; the pitch changer "
+                "works here."
+            ) from exc
         raise VoiceError(
-            "RVC voices need PyTorch, which this installation lacks. Install it with "
+            "RVC voices need PyTorch, which this installation lacks: run scripts/install.sh, or "
             "`pip install torch` (CPU build: `--index-url https://download.pytorch.org/whl/cpu`)."
         ) from exc
     from mirage_desktop.voice.converters.rvc.converter import RVCConverter
