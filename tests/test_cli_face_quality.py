@@ -110,6 +110,9 @@ def test_a_broken_enhancer_file_is_named_and_refused(placed_models, testdata, tm
         ("--paste-mode", "blur", "invalid choice"),
         ("--swapper", "simswap", "invalid choice"),
         ("--face-mask", "circle", "invalid choice"),
+        ("--map", "obama.jpg", "TARGET_PHOTO=SOURCE_PHOTO"),
+        ("--map", "/no/such.jpg=/no/other.jpg", "is not a file"),
+        ("--map-threshold", "1.2", "0"),
     ],
 )
 def test_bad_face_quality_values_are_refused_with_their_range(tmp_path, testdata, capsys, flag, value, words):
@@ -119,6 +122,30 @@ def test_bad_face_quality_values_are_refused_with_their_range(tmp_path, testdata
     err = capsys.readouterr().err
     assert flag in err and words in err
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_map_mode_with_a_photo_without_a_face_refuses(placed_models, testdata, tmp_path, capsys):
+    blank = tmp_path / "blank.png"
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 127, np.uint8))
+    face = str(testdata / "faces/obama.jpg")
+    code = _process(testdata, tmp_path / "out.mp4", "--map", f"{blank}={face}")
+    err = capsys.readouterr().err
+    assert code == 2 and "--map" in err and "blank.png" in err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_map_mode_swaps_the_mapped_person(placed_models, testdata, tmp_path, capsys):
+    # the stand-in recogniser matches a photo of the person with the person in the clip
+    face = str(testdata / "faces/obama.jpg")
+    metrics = tmp_path / "m.json"
+    code = _process(testdata, tmp_path / "out.mp4", "--map", f"{face}={face}", "--metrics-json", str(metrics))
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(metrics.read_text())["processors"]
+    assert data["map_mode"] is True and data["map_people"] == ["obama.jpg→obama.jpg"]
+    assert data["map_faces_matched"] + data["map_bystanders"] + data["map_unrecognised"] >= 70
 
 
 def test_none_switches_the_enhancer_off_over_the_settings_file(placed_models, testdata, tmp_path, capsys):

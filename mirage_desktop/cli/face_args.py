@@ -8,6 +8,7 @@ anything is opened. Options left out keep what the settings file says.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mirage_desktop.cli.validate import finite_float
 from mirage_desktop.config.settings import (
@@ -33,6 +34,20 @@ def _enhancer(text: str) -> str:
 
 
 _enhancer.__name__ = "enhancer"
+
+
+def _map_pair(text: str) -> tuple[Path, Path]:
+    target, sep, source = text.partition("=")
+    if not sep or not target.strip() or not source.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' should be TARGET_PHOTO=SOURCE_PHOTO")
+    pair = (Path(target.strip()), Path(source.strip()))
+    for path in pair:
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"{path} is not a file")
+    return pair
+
+
+_map_pair.__name__ = "map"
 
 
 def add_face_quality_args(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +93,20 @@ def add_face_quality_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--paste-mode", choices=PASTE_MODE_IDS, help="how the face is blended in (detail)")
     g.add_argument("--opacity", type=finite_float(0, 1), metavar="0-1", help="swapped face weight (1)")
     g.add_argument("--sharpness", type=finite_float(0, 3), metavar="0-3", help="sharpen the swapped face (0)")
+    g.add_argument(
+        "--map",
+        action="append",
+        type=_map_pair,
+        metavar="TARGET.jpg=SOURCE.jpg",
+        help="map mode (repeatable): only faces that look like the person in TARGET are swapped, to "
+        "the face in SOURCE; everyone else stays exactly as they are",
+    )
+    g.add_argument(
+        "--map-threshold",
+        type=finite_float(0, 1),
+        metavar="0-1",
+        help="how alike a face must be to a TARGET (ArcFace cosine similarity, 0.4)",
+    )
 
 
 _FIELDS = {
@@ -101,6 +130,24 @@ def apply_face_quality_args(settings: Settings, args: argparse.Namespace) -> Non
         value = getattr(args, arg, None)
         if value is not None:
             setattr(settings.face, key, value)
+    if getattr(args, "map_threshold", None) is not None:
+        settings.face.map_threshold = args.map_threshold
+    if getattr(args, "map", None):
+        settings.face.map_mode = True
+        # the face stage swaps someone: the first mapped source stands for "a face is chosen"
+        if not settings.face.source_face:
+            settings.face.source_face = str(args.map[0][1])
+        settings.face.swap_enabled = True
+
+
+def apply_face_map(processors, args: argparse.Namespace, threshold: float) -> None:
+    """Hand --map's photo pairs to the face stage (read when its models load)."""
+    pairs = getattr(args, "map", None)
+    if not pairs:
+        return
+    for processor in processors:
+        if hasattr(processor, "set_face_map_photos"):
+            processor.set_face_map_photos(pairs, threshold)
 
 
 def face_summary(counters: dict, frames: int) -> list[str]:
@@ -124,4 +171,4 @@ def face_summary(counters: dict, frames: int) -> list[str]:
     return lines
 
 
-__all__ = ["add_face_quality_args", "apply_face_quality_args", "face_summary"]
+__all__ = ["add_face_quality_args", "apply_face_map", "apply_face_quality_args", "face_summary"]

@@ -13,7 +13,12 @@ from pathlib import Path
 
 from mirage_desktop.cli import validate
 from mirage_desktop.cli.common import err, load_user_settings
-from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_quality_args, face_summary
+from mirage_desktop.cli.face_args import (
+    add_face_quality_args,
+    apply_face_map,
+    apply_face_quality_args,
+    face_summary,
+)
 from mirage_desktop.cli.face_check import check_face
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
 from mirage_desktop.cli.progress import Progress
@@ -142,6 +147,13 @@ def _process(args: argparse.Namespace, settings, recorder: RecorderSink, total: 
             )
             return 2
         err(f"[face] {face.problem} (--allow-passthrough: writing the video without the swap)")
+    apply_face_map(face.processors, args, settings.face.map_threshold)
+    map_problem = next(
+        (str(c["map_problem"]) for c in (p.counters() for p in face.processors) if c.get("map_problem")), ""
+    )
+    if map_problem:
+        err(f"--map: {map_problem}\nNothing was written.")
+        return 2
 
     def on_problem(area: str, message: str) -> None:
         # the recorder is the only sink: its failure is the closing message, said once

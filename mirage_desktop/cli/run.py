@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mirage_desktop.cli import validate
 from mirage_desktop.cli.common import add_video_args, apply_video_args, err, load_user_settings
-from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_quality_args
+from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_map, apply_face_quality_args
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
 from mirage_desktop.cli.signals import StopOnSignals
 from mirage_desktop.engine.builder import PipelineRequest, build_pipeline, recording_sound
@@ -112,6 +112,7 @@ def _run(args: argparse.Namespace, settings, recorder: RecorderSink | None, metr
         stop_without_sinks=recorder is not None,
     )
     pipeline = build_pipeline(settings, request, on_problem=on_problem)
+    apply_face_map(pipeline.chain.processors, args, settings.face.map_threshold)
     err(
         f"Mirage: running from {settings.video.source} "
         + (f"for {args.seconds:g} s" if args.seconds else "(Ctrl-C stops)")

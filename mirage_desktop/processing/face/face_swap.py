@@ -164,6 +164,9 @@ class FaceSwapProcessor(FrameProcessor):
         self._map: tuple[MapEntry, ...] = ()
         self._map_threshold = 0.4
         self._matches: dict[int, _TrackMatch] = {}
+        self._pending_map: tuple[tuple[tuple[Path, Path], ...], float] | None = None
+        #: why the requested map could not be made (None: fine or not asked for)
+        self._map_problem: str | None = None
         self._renderer = FaceRenderer()
         self._stage = _StageCounters()
         self._closed = False
@@ -197,6 +200,13 @@ class FaceSwapProcessor(FrameProcessor):
                 self.set_source_image(path)
             except SourceFaceError as exc:
                 self._say(str(exc))
+        if self._pending_map is not None:
+            (pairs, threshold), self._pending_map = self._pending_map, None
+            try:
+                self._load_map(pairs, threshold)
+            except SourceFaceError as exc:
+                self._map_problem = str(exc)
+                self._say(f"Map mode is off: {exc}")
 
     # --- identity (any thread) -----------------------------------------------------------------------
     def _make_identity(self, embedding: np.ndarray, label: str) -> SourceIdentity:
@@ -262,6 +272,32 @@ class FaceSwapProcessor(FrameProcessor):
             self._matches = {}
             if made:
                 self._source_requested = True
+
+    def set_face_map_photos(self, pairs: Sequence[tuple[Path, Path]], threshold: float = 0.4) -> None:
+        """Map mode from photos: faces like TARGET's photo wear SOURCE's face; read when models load.
+
+        Raises SourceFaceError (a photo without a face, unreadable) once the models are loaded.
+        """
+        self._pending_map = (tuple((Path(t), Path(s)) for t, s in pairs), float(threshold))
+        self._source_requested = True
+        if self._parts is not None:
+            self._apply_pending()
+
+    def _load_map(self, pairs: tuple[tuple[Path, Path], ...], threshold: float) -> None:
+        parts = self._parts
+        assert parts is not None
+        if parts.source_finder is None:
+            raise SourceFaceError("This face swap was set up without a face detector for photos.")
+        entries = []
+        for target, source in pairs:
+            entries.append(
+                (
+                    parts.source_finder(target).embedding,
+                    parts.source_finder(source).embedding,
+                    f"{target.name}→{source.name}",
+                )
+            )
+        self.set_face_map(entries, threshold)
 
     @property
     def face_chosen(self) -> bool:
@@ -530,6 +566,8 @@ class FaceSwapProcessor(FrameProcessor):
             "face_stages": look.active_stages(),
             "face_mask_ms": round(self._stage.mask_ms, 2),
             "map_mode": bool(self._map),
+            "map_people": [e.label for e in self._map],
+            "map_problem": self._map_problem or "",
             "map_faces_matched": self._stage.map_matched,
             "map_bystanders": self._stage.map_bystanders,
             "map_unrecognised": self._stage.map_unknown,
