@@ -16,7 +16,7 @@ from mirage_desktop.processing.passthrough import PassThroughProcessor
 from mirage_desktop.processing.privacy_cover import PrivacyPolicy
 from mirage_desktop.sinks.base import FrameSink
 from mirage_desktop.sinks.preview import PreviewListener, PreviewSink
-from mirage_desktop.sinks.recorder import RecorderSink
+from mirage_desktop.sinks.recorder import FILE_PRESET, LIVE_PRESET, RecorderSink
 from mirage_desktop.sinks.virtual_camera import VirtualCameraSink
 from mirage_desktop.sources.open import SourceSpec, make_source
 
@@ -105,7 +105,8 @@ def build_pipeline(
         )
     if request.record_to is not None:
         sound = recording_sound(SourceSpec.parse(video.source), request.record_to.suffix)
-        sinks.append(RecorderSink(request.record_to, audio=sound))
+        preset = LIVE_PRESET if request.live else FILE_PRESET
+        sinks.append(RecorderSink(request.record_to, audio=sound, preset=preset))
     if request.preview is not None:
         sinks.append(PreviewSink(request.preview, request.preview_max_fps))
     sinks.extend(request.extra_sinks)
