@@ -61,6 +61,7 @@ class SwitchedStage:
         self._factory = factory
         self._lock = threading.Lock()  # loading vs. another control call; the scheduler never waits on it
         self.stage: Stage | None = None
+        self._closed = False
         self.requested = False
         self.state = _OFF
         self._mix = 0.0
@@ -75,6 +76,8 @@ class SwitchedStage:
         """Ask for the stage on or off; loads it first when needed. Returns "" or why it stays off."""
         if not on:
             self.requested = False
+            return ""
+        if self._closed:
             return ""
         with self._lock:
             if self.stage is None:
@@ -122,6 +125,8 @@ class SwitchedStage:
 
     def process(self, x: np.ndarray) -> np.ndarray:
         stage = self.stage
+        if self._closed:
+            return x
         if self.state == _OFF:
             if not self.requested or stage is None:
                 return x
@@ -174,8 +179,12 @@ class SwitchedStage:
         return 1000.0 * self.seconds / self.blocks if self.blocks else 0.0
 
     def close(self) -> None:
-        stage, self.stage = self.stage, None
-        if stage is not None:
+        """Release the stage's resources. Its state and delay stay readable (the engine's final
+        metrics are taken after it stopped); it passes audio straight through from now on."""
+        stage = self.stage
+        self.requested = False
+        if stage is not None and not self._closed:
+            self._closed = True
             stage.close()
 
 
