@@ -398,7 +398,11 @@ class FaceSwapProcessor(FrameProcessor):
             try:
                 enhancer = load(wanted, fidelity)
             except (KeyError, RuntimeError, OSError, ValueError) as exc:
-                # the swap goes on without it: a broken enhancer must never stop the face swap
+                if self._enhancer_wanted != wanted:
+                    return  # the user moved on while it loaded: that choice's state counts
+                # the swap goes on without it: a broken enhancer must never stop the face swap, and
+                # the one it was to replace stops too (the notice says "off", so it must be off)
+                self._enhancer = None
                 self._enhancer_state = f"failed: {exc}"
                 self._say(f"Face enhancer off: {exc}")
                 return
