@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from mirage_desktop.cli import validate
+from mirage_desktop.cli import validate, voice_file
 from mirage_desktop.cli.common import load_user_settings
 from mirage_desktop.config.settings import RVC_PITCH_ESTIMATORS, VoiceSettings
 from mirage_desktop.voice.converters import CONVERTERS, create_converter
@@ -112,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"force a device sample rate in Hz (default: negotiated; "
         f"{validate.MIN_SAMPLE_RATE}–{validate.MAX_SAMPLE_RATE})",
     )
+    voice_file.add_arguments(p)
     p.add_argument("--stats", action="store_true", help="print metrics every second")
     p.add_argument("--metrics-json", help="write the final metrics to this file ('-' = stdout)")
     p.set_defaults(func=voice_command)
@@ -200,6 +201,8 @@ def _print_stats(m: VoiceMetrics) -> None:
 
 def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
     voice = _voice_settings(args)
+    if voice_file.wants_file(args):  # a recording instead of the microphone, on the same path
+        return voice_file.run_file_conversion(args, voice, converter_options(voice), stop)
     converter = create_converter(voice.converter, **converter_options(voice))
     vmic, pulse, target = open_outputs(voice, sys.platform, make_virtual_mic)
     try:
