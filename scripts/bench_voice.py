@@ -338,8 +338,26 @@ def main() -> int:
     parser.add_argument(
         "--frontend", action="store_true", help="only the input front end: RNNoise and VAD cost (~30 s)"
     )
+    parser.add_argument(
+        "--rvc",
+        action="store_true",
+        help="only RVC: ms per stage (content, pitch, index, synth) and runtime/real per block, on stand-ins "
+        "of the real size with real FCPE (several minutes on 2 CPU cores)",
+    )
+    parser.add_argument("--rvc-device", default="auto", help="torch device for --rvc (auto, cpu, cuda)")
     args = parser.parse_args()
     speech = load_speech()
+    if args.rvc:
+        from mirage_desktop.voice.converters.rvc.bench import rvc_costs
+
+        rows = rvc_costs(speech, RATE, [100, 250], device=args.rvc_device, analysis_context_s=[0.3])
+        rows += rvc_costs(speech, RATE, [100], device=args.rvc_device, analysis_context_s=[2.5])
+        title = (
+            "RVC v2 40 kHz (stand-in weights of the real size, real FCPE, 10k-vector index): median ms "
+            "per block; analysis context 2500 ms = what RVC's realtime GUI re-analyses every block"
+        )
+        print(json.dumps({"rvc": rows}) if args.json else table(rows, title))
+        return 0
     if args.frontend:
         rows = frontend_costs(speech, [10, 20, 40])
         title = "Input front end: ms per block and x real time (jfk.flac + white noise -35 dBFS; one core)"

@@ -416,4 +416,4 @@ def test_cli_rvc_without_a_model_says_so(tmp_path):
         env=env,
     )
     assert out.returncode == 2
-    assert "needs a voice: --model VOICE.pth" in out.stderr
+    assert "needs a voice file: --model VOICE.pth" in out.stderr

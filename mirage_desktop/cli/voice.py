@@ -11,7 +11,7 @@ import time
 from mirage_desktop.cli import validate, voice_file
 from mirage_desktop.cli.common import load_user_settings
 from mirage_desktop.config.settings import RVC_PITCH_ESTIMATORS, VoiceSettings
-from mirage_desktop.voice.converters import CONVERTERS, create_converter
+from mirage_desktop.voice.converters import CONVERTERS, create_converter, rvc
 from mirage_desktop.voice.converters.pitch import FORMANT_RANGE, MAX_SEMITONES
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.metrics import VoiceMetrics
@@ -43,22 +43,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=validate.finite_float(*FORMANT_RANGE),
         help=f"formant factor, 1.0 = unchanged, e.g. 1.15 or 0.9 ({FORMANT_RANGE[0]:g}–{FORMANT_RANGE[1]:g})",
     )
-    rvc = p.add_argument_group("RVC voice (--converter rvc)")
-    rvc.add_argument("--model", type=validate.existing_file("voice model", (".pth",)),
+    group = p.add_argument_group("RVC voice (--converter rvc)")
+    group.add_argument("--model", type=validate.existing_file("voice model", (".pth",)),
                      help="the RVC v1/v2 voice, VOICE.pth")  # fmt: skip
-    rvc.add_argument("--index", type=validate.existing_file("voice index", (".index",)),
+    group.add_argument("--index", type=validate.existing_file("voice index", (".index",)),
                      help="its feature index, VOICE.index (optional)")  # fmt: skip
-    rvc.add_argument(
+    group.add_argument(
         "--index-rate",
         type=validate.finite_float(0, 1),
         help="share of each frame taken from the index (default 0.5; 0–1)",
     )
-    rvc.add_argument(
+    group.add_argument(
         "--protect",
         type=validate.finite_float(0, 0.5),
         help="keep unvoiced consonants closer to your own (default 0.33; 0–0.5, 0.5 = off)",
     )
-    rvc.add_argument("--f0-method", choices=RVC_PITCH_ESTIMATORS, help="pitch estimator (default fcpe)")
+    group.add_argument("--f0-method", choices=RVC_PITCH_ESTIMATORS, help="pitch estimator (default fcpe)")
     p.add_argument(
         "--seconds",
         type=validate.duration_seconds,
@@ -152,28 +152,14 @@ def _voice_settings(args: argparse.Namespace) -> VoiceSettings:
         voice.denoise = args.denoise
     if args.no_adapt:
         voice.adapt_block = False
-    if voice.converter == "rvc" and args.block_ms is None:
-        from mirage_desktop.voice.converters.rvc import DEFAULT_BLOCK_MS
-
-        # an RVC call costs tens of ms whatever its length: tiny blocks only add overhead
-        voice.block_ms = max(voice.block_ms, DEFAULT_BLOCK_MS)
+    if args.block_ms is None:
+        voice.block_ms = rvc.block_ms(voice)
     return voice
 
 
 def converter_options(voice: VoiceSettings) -> dict:
     """What create_converter needs from the settings (each converter takes the keys it knows)."""
-    options: dict = {"semitones": voice.semitones, "formant": voice.formant}
-    if voice.converter == "rvc":
-        if not voice.rvc_model:
-            raise VoiceError("--converter rvc needs a voice: --model VOICE.pth")
-        options.update(
-            model=voice.rvc_model,
-            index=voice.rvc_index or None,
-            index_rate=voice.rvc_index_rate,
-            protect=voice.rvc_protect,
-            pitch=voice.rvc_pitch,
-        )
-    return options
+    return rvc.settings_options(voice)
 
 
 def _print_stats(m: VoiceMetrics) -> None:

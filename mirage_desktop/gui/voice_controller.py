@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from mirage_desktop.config.settings import VoiceSettings
 from mirage_desktop.gui.voice_session import VoiceSession, open_voice_session
 from mirage_desktop.gui.workers import TaskRunner
+from mirage_desktop.voice.converters import rvc
 from mirage_desktop.voice.errors import VoiceError
 
 log = logging.getLogger(__name__)
@@ -103,20 +104,33 @@ class VoiceController(QObject):
         if running is None:
             return False
         live = {"denoise": running.denoise, "gate_mode": running.gate_mode}
+        if running.converter == "rvc" and self.voice.converter == "rvc":
+            # transpose, index rate, protect, and another voice: swapped in while the stream plays
+            live |= {key: getattr(running, key) for key in rvc.LIVE_SETTINGS}
         return dataclasses.replace(self.voice, **live) == running
 
     def _switch_live(self, session: VoiceSession) -> None:
         """Models load on the worker thread (the VAD's ONNX session, RNNoise); the stream never stops."""
         wanted = copy.deepcopy(self.voice)
-        self._running = wanted
+        previous, self._running = self._running, wanted
         engine = session.engine
         generation = self._generation
 
         def switch() -> str:
             notes = [engine.set_denoise(wanted.denoise), engine.set_gate_mode(wanted.gate_mode)]
+            inner = getattr(session.tap, "inner", None)
+            if wanted.converter == "rvc" and previous is not None and hasattr(inner, "load"):
+                note = rvc.switch_live(inner, previous, wanted)  # a new voice loads here, off the GUI
+                if note == rvc.RESTART:
+                    return note
+                notes.append(note)
             return "; ".join(n for n in notes if n)
 
         def done(note: str) -> None:
+            if note == rvc.RESTART and generation == self._generation:
+                self._running = None  # another sample rate: restart the stream for the new voice
+                self.apply()
+                return
             if generation == self._generation and self._session is session:
                 suffix = f" — {note}" if note else ""
                 self._set_state(LIVE, f"Live on {session.target}{suffix}")

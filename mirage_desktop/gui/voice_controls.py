@@ -5,15 +5,40 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QSlider, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QWidget,
+)
 
 from mirage_desktop.gui.voice_controller import FAILED, LIVE, VoiceController
+from mirage_desktop.gui.voice_library import VoiceLibrary
 
 #: (label, enabled, converter name)
 CONVERTER_CHOICES = (
     ("Off", False, ""),
     ("Pass-through", True, "passthrough"),
     ("Voice changer", True, "pitch"),
+    ("Voice model (RVC)", True, "rvc"),
+)
+RVC_TOOLTIP = (
+    "An RVC v1/v2 voice: its .pth file and, if it came with one, its .index.\n"
+    "Voices in Mirage's voices folder are listed; Add… picks one anywhere. A new voice loads in the\n"
+    "background and replaces the current one without stopping the microphone."
+)
+INDEX_RATE_TOOLTIP = (
+    "How much of each moment is taken from the voice's own recordings (its .index):\n"
+    "more sounds more like the voice, less keeps your articulation. Needs an index."
+)
+PROTECT_TOOLTIP = (
+    "Keeps breaths and consonants like s, t, k closer to your own (0.5 = off).\n"
+    "Works together with the index."
 )
 #: (label, VoiceSettings.audio_backend): the same values as voice.routing.BACKENDS
 BACKEND_CHOICES = (
@@ -113,6 +138,23 @@ class VoiceControls(QWidget):
         self.pitch_label = QLabel()
         self.formant = _slider(70, 140, round(voice.formant * 100))
         self.formant_label = QLabel()
+        self.library = VoiceLibrary.default()
+        self.rvc_voice = QComboBox()
+        self.rvc_voice.setToolTip(RVC_TOOLTIP)
+        self.rvc_add = QPushButton("Add…")
+        self.rvc_add.setToolTip("Pick an RVC voice (.pth) anywhere on disk")
+        self.rvc_add.clicked.connect(self._add_voice)
+        self.rvc_index = QComboBox()
+        self.rvc_index.setToolTip("The voice's feature index (.index): optional")
+        self._fill_voices(voice.rvc_model, voice.rvc_index)
+        self.rvc_voice.currentIndexChanged.connect(self._voice_picked)
+        self.rvc_index.currentIndexChanged.connect(self._changed)
+        self.rvc_index_rate = _slider(0, 100, round(voice.rvc_index_rate * 100))
+        self.rvc_index_rate.setToolTip(INDEX_RATE_TOOLTIP)
+        self.rvc_index_rate_label = QLabel()
+        self.rvc_protect = _slider(0, 50, round(voice.rvc_protect * 100))
+        self.rvc_protect.setToolTip(PROTECT_TOOLTIP)
+        self.rvc_protect_label = QLabel()
         self.gate = QCheckBox("Noise gate")
         self.gate.setChecked(voice.gate_enabled)
         self.gate_db = _slider(-80, -20, round(voice.gate_db))
@@ -137,7 +179,7 @@ class VoiceControls(QWidget):
         self.backend.setCurrentIndex(max(0, self.backend.findData(voice.audio_backend)))
         self.backend.setToolTip(BACKEND_TOOLTIP)
         self.backend.currentIndexChanged.connect(self._changed)
-        for slider in (self.pitch, self.formant, self.gate_db):
+        for slider in (self.pitch, self.formant, self.gate_db, self.rvc_index_rate, self.rvc_protect):
             slider.valueChanged.connect(self._update_labels)
             slider.valueChanged.connect(self._changed)
         self.gate.toggled.connect(self._changed)
@@ -158,6 +200,13 @@ class VoiceControls(QWidget):
         form.addRow("Voice", self.converter)
         form.addRow(self.pitch_label, self.pitch)
         form.addRow(self.formant_label, self.formant)
+        voice_row = QHBoxLayout()
+        voice_row.addWidget(self.rvc_voice, 1)
+        voice_row.addWidget(self.rvc_add)
+        form.addRow("Voice model", voice_row)
+        form.addRow("Index", self.rvc_index)
+        form.addRow(self.rvc_index_rate_label, self.rvc_index_rate)
+        form.addRow(self.rvc_protect_label, self.rvc_protect)
         form.addRow(self.gate, self.gate_db)
         form.addRow("Gate by", self.gate_mode)
         form.addRow("", self.gate_label)
@@ -176,6 +225,8 @@ class VoiceControls(QWidget):
     def _update_labels(self) -> None:
         self.pitch_label.setText(f"Pitch {self.pitch.value() / 2:+.1f} st")
         self.formant_label.setText(f"Formant ×{self.formant.value() / 100:.2f}")
+        self.rvc_index_rate_label.setText(f"Index rate {self.rvc_index_rate.value() / 100:.2f}")
+        self.rvc_protect_label.setText(f"Protect {self.rvc_protect.value() / 100:.2f}")
         if self.gate_mode.currentData() == "vad":
             self.gate_label.setText("mute when you are not speaking (+64 ms)")
         else:
@@ -183,8 +234,16 @@ class VoiceControls(QWidget):
 
     def _update_enabled(self) -> None:
         enabled, name = self.converter.currentData()
-        for w in (self.pitch, self.formant, self.pitch_label, self.formant_label):
+        for w in (self.pitch, self.pitch_label):
+            w.setEnabled(enabled and name in ("pitch", "rvc"))
+        for w in (self.formant, self.formant_label):
             w.setEnabled(enabled and name == "pitch")
+        rvc_on = enabled and name == "rvc"
+        for w in (self.rvc_voice, self.rvc_add, self.rvc_index):
+            w.setEnabled(rvc_on)
+        has_index = bool(self.rvc_index.currentData())
+        for w in (self.rvc_index_rate, self.rvc_index_rate_label, self.rvc_protect, self.rvc_protect_label):
+            w.setEnabled(rvc_on and has_index)
         for w in (self.gate, self.gate_db, self.monitor, self.denoise):
             w.setEnabled(enabled)
         self.gate_mode.setEnabled(enabled and self.gate.isChecked())
@@ -203,6 +262,10 @@ class VoiceControls(QWidget):
             voice.converter = name
         voice.semitones = self.pitch.value() / 2
         voice.formant = self.formant.value() / 100
+        voice.rvc_model = self.rvc_voice.currentData() or ""
+        voice.rvc_index = self.rvc_index.currentData() or ""
+        voice.rvc_index_rate = self.rvc_index_rate.value() / 100
+        voice.rvc_protect = self.rvc_protect.value() / 100
         voice.gate_enabled = self.gate.isChecked()
         voice.gate_db = float(self.gate_db.value())
         voice.gate_mode = self.gate_mode.currentData()
@@ -210,6 +273,46 @@ class VoiceControls(QWidget):
         voice.monitor = self.monitor.isChecked()
         voice.audio_backend = self.backend.currentData()
         self.vc.apply()
+
+    # --- the voice library -------------------------------------------------------------------------
+    def _fill_voices(self, model: str, index: str) -> None:
+        self.rvc_voice.blockSignals(True)
+        self.rvc_voice.clear()
+        voices = self.library.voices(extra=[model] if model else [])
+        if not voices:
+            self.rvc_voice.addItem("(no voices yet: Add…)", "")
+        for path in voices:
+            self.rvc_voice.addItem(path.stem, str(path))
+            self.rvc_voice.setItemData(self.rvc_voice.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
+        self.rvc_voice.setCurrentIndex(max(0, self.rvc_voice.findData(model)))
+        self.rvc_voice.blockSignals(False)
+        self._fill_indexes(self.rvc_voice.currentData() or "", index)
+
+    def _fill_indexes(self, model: str, index: str) -> None:
+        self.rvc_index.blockSignals(True)
+        self.rvc_index.clear()
+        self.rvc_index.addItem("No index", "")
+        for path in self.library.indexes_for(model, extra=[index] if index else []):
+            self.rvc_index.addItem(path.name, str(path))
+        found = self.rvc_index.findData(index) if index else -1
+        # a voice's own index (beside it) is chosen for it, as RVC users expect
+        self.rvc_index.setCurrentIndex(found if found >= 0 else min(1, self.rvc_index.count() - 1))
+        self.rvc_index.blockSignals(False)
+
+    def _voice_picked(self, *_: object) -> None:
+        self._fill_indexes(self.rvc_voice.currentData() or "", "")
+        self._changed()
+
+    def _add_voice(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add an RVC voice", "", "RVC voice (*.pth)")
+        if path:
+            self.add_voice(path)
+
+    def add_voice(self, path: str) -> None:
+        """Remember ``path`` in the library and pick it (the voice loads when applied, on a worker)."""
+        self.library.remember(path)
+        self._fill_voices(path, "")
+        self._changed()
 
     @Slot(float, float)
     def show_levels(self, input_db: float, output_db: float) -> None:

@@ -3,6 +3,7 @@ both use mirage_desktop/voice/routing.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mirage_desktop.config.settings import VoiceSettings
-from mirage_desktop.voice.converters import create_converter
+from mirage_desktop.voice.converters import create_converter, rvc
 from mirage_desktop.voice.converters.base import VoiceConverter
 from mirage_desktop.voice.devices import load_sounddevice
 from mirage_desktop.voice.engine import VoiceEngine
@@ -112,7 +113,9 @@ def open_voice_session(
     Blocks (pactl, PortAudio start-up): call it from a worker thread.
     """
     platform = platform or sys.platform
-    converter = LevelTap(create_converter(voice.converter, semitones=voice.semitones, formant=voice.formant))
+    if voice.converter == "rvc":  # its voice loads here, on the caller's (worker) thread
+        voice = dataclasses.replace(voice, block_ms=rvc.block_ms(voice))
+    converter = LevelTap(create_converter(voice.converter, **rvc.settings_options(voice)))
     vmic, pulse, target = open_outputs(voice, platform, vmic_factory, sd_loader)
     try:
         engine = build_engine(voice, converter, vmic, pulse, platform=platform, sd_loader=sd_loader)

@@ -46,6 +46,10 @@ _MATCH = 32
 _NOISE_FRAMES = 1000
 
 
+class SampleRateChange(VoiceError):
+    """The new voice runs at another rate than the stream: the stream must restart for it."""
+
+
 @dataclass(frozen=True, slots=True)
 class RvcParams:
     semitones: float = 0.0
@@ -235,7 +239,7 @@ class RVCConverter(VoiceConverter):
         """Load another voice and swap it in; on any failure the current voice keeps running."""
         bundle = load_bundle(model, index, content_model, self._bundle.device, self._factory)
         if bundle.voice.sr != self.sample_rate:
-            raise VoiceError(
+            raise SampleRateChange(
                 f"{Path(model).name} runs at {bundle.voice.sr} Hz and the stream at {self.sample_rate} Hz; "
                 "restart the voice to switch between sample rates"
             )
