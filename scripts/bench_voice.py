@@ -345,7 +345,22 @@ def main() -> int:
         "of the real size with real FCPE (several minutes on 2 CPU cores)",
     )
     parser.add_argument("--rvc-device", default="auto", help="torch device for --rvc (auto, cpu, cuda)")
+    parser.add_argument(
+        "--pitch-accuracy",
+        action="store_true",
+        help="only the pitch changer's accuracy: generated voices + jfk.flac x shifts, Praat + YIN (~3 min)",
+    )
     args = parser.parse_args()
+    if args.pitch_accuracy:
+        from mirage_desktop.voice import pitch_eval
+
+        rows = pitch_eval.accuracy_rows(pitch_eval.test_voices(RATE, TESTDATA.parents[1]), RATE)
+        title = (
+            "Pitch changer accuracy (live pipeline, 20 ms blocks): requested vs measured interval in cents "
+            "(median over frames voiced in both), voiced-frame change, latency added over pass-through"
+        )
+        print(json.dumps({"pitch_accuracy": rows}) if args.json else table(rows, title))
+        return 0
     speech = load_speech()
     if args.rvc:
         from mirage_desktop.voice.converters.rvc.bench import rvc_costs

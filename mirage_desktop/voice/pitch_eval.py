@@ -213,3 +213,57 @@ def measure(
         change = 100.0 * (v_out - v_in) / max(1, v_in)
         results.append(Accuracy(voice, semitones, name, med, cents, change, int(both.sum())))
     return results
+
+
+# --- the benchmark table ----------------------------------------------------------------------------
+
+SHIFTS = (-12.0, -7.0, -4.0, 4.0, 7.0, 12.0)
+
+
+def convert_like_live(
+    x: np.ndarray, rate: int, semitones: float, formant: float = 1.0
+) -> tuple[np.ndarray, float]:
+    """The pitch changer driven block by block through the live pipeline (default blocks, SOLA; no
+    gate), delay cut as ``mirage-cli voice --input-file`` does. Returns (output, CPU s per audio s)."""
+    import time
+
+    from mirage_desktop.voice.converters import create_converter
+    from mirage_desktop.voice.file_convert import convert_audio
+    from mirage_desktop.voice.pipeline import PipelineConfig
+
+    conv = create_converter("pitch", semitones=semitones, formant=formant)
+    start = time.process_time()
+    y, _ = convert_audio(x, conv, PipelineConfig(gate_db=None), rate)
+    return y, (time.process_time() - start) / (len(x) / rate)
+
+
+def accuracy_rows(voices: dict[str, np.ndarray], rate: int, shifts: tuple[float, ...] = SHIFTS) -> list[dict]:
+    """One row per voice x shift: measured interval by both estimators, voiced-frame change, latency."""
+    from mirage_desktop.voice.converters.pitch import PitchShiftConverter
+
+    added_ms = PitchShiftConverter.lookahead_s * 1000
+    rows = []
+    for name, x in voices.items():
+        for st in shifts:
+            y, cost = convert_like_live(x, rate, st)
+            residual = align_delay(y, x, rate, max_s=0.05)  # after the cut: what is left, if anything
+            res = {r.estimator: r for r in measure(x, y, rate, st, name, delay=residual)}
+            p, q = res["praat"], res["yin"]
+            rows.append(
+                {
+                    "voice": name,
+                    "F0 Hz": round(p.median_in_hz),
+                    "shift": f"{st:+g} st",
+                    "wanted c": round(100 * st),
+                    "praat c": round(p.measured_cents, 1),
+                    "yin c": round(q.measured_cents, 1),
+                    "praat err": f"{p.error_cents:+.1f}",
+                    "yin err": f"{q.error_cents:+.1f}",
+                    "voiced praat": f"{p.voiced_change_pct:+.1f}%",
+                    "voiced yin": f"{q.voiced_change_pct:+.1f}%",
+                    "added ms": round(added_ms, 1),
+                    "residual ms": round(residual / rate * 1000, 1),
+                    "cpu x rt": round(cost, 3),
+                }
+            )
+    return rows

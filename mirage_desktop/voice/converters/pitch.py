@@ -56,13 +56,15 @@ _MIN_NCC = 0.5
 _KEEP_NCC = 0.7
 _SEARCH = 0.2
 _PROBE = 64
+#: how far past an unvoiced mark the tracker is consulted for a voice onset
+_ONSET_AHEAD_S = 0.008
 
 
 class PitchShiftConverter(VoiceConverter):
     name = "pitch"
     #: keeps its own history: the window's left context is not used
     context_s = 0.0
-    lookahead_s = 0.020
+    lookahead_s = 0.025
 
     def __init__(
         self,
@@ -107,6 +109,7 @@ class PitchShiftConverter(VoiceConverter):
         self._yin_hop = max(1, int(_YIN_HOP_S * sr_a))
         self._nfft = 1 << (2 * self._frame).bit_length()
         self._unvoiced = max(2, int(_UNVOICED_S * sr))
+        self._onset_ahead = int(_ONSET_AHEAD_S * sr)
         self._max_period = sr / self.fmin
         # OLA of two-cycle Hann grains spaced period/ratio apart: louder by about sqrt(ratio) when raised
         self._voiced_gain = 1.0 / math.sqrt(max(self.ratio, 1.0))
@@ -277,6 +280,16 @@ class PitchShiftConverter(VoiceConverter):
                     break
         return best + lo
 
+    def _first_voiced(self, lo: float, hi: float) -> float:
+        """The period of the first voiced frame labelled within (lo, hi], or 0."""
+        t, p = self._track_t, self._track_p
+        i = int(np.searchsorted(t, lo, side="right"))
+        while i < len(t) and t[i] <= hi:
+            if p[i] > 0:
+                return p[i]
+            i += 1
+        return 0.0
+
     def _period_at(self, pos: float) -> float:
         t = self._track_t
         if not t:
@@ -301,9 +314,16 @@ class PitchShiftConverter(VoiceConverter):
         while True:
             a = marks[-1]
             prev_t = periods[-1]
-            if prev_t <= 0 and (not self._track_t or self._track_t[-1] < a + self._unvoiced):
-                return  # whether the next stretch is voiced is not known yet
-            t = self._period_at(a + (prev_t or self._unvoiced))
+            if prev_t <= 0:
+                # Unvoiced so far: is there voice in the next stretch, or just after it? A frame is
+                # labelled at its middle, so it turns voiced only some ms after the voice began;
+                # looking one hop further starts the voiced run on time.
+                ahead = a + self._unvoiced + self._onset_ahead
+                if not self._track_t or self._track_t[-1] < ahead:
+                    return  # not known yet
+                t = self._first_voiced(a, ahead)
+            else:
+                t = self._period_at(a + prev_t)
             min_ncc = _MIN_NCC
             if prev_t > 0 and (t <= 0 or abs(t / prev_t - 1) > 0.35):
                 # the tracker lost the voice or jumped (often an octave error): follow the chain,
@@ -394,16 +414,19 @@ class PitchShiftConverter(VoiceConverter):
                     t = 0.5 * (t + periods[j + 1])  # the mean spacing to the voiced neighbours
                 half_in, left_in = t * self._fall, t * self._rise
                 centre = round(o)
-                step: float | None = t / ratio
+                step = t / ratio
                 gain = self._voiced_gain
             else:
-                if last:
-                    break
-                if o > m:  # arrived from a voiced run: continue at the next analysis mark
+                if o > m:  # arrived from a voiced run (or past the newest mark): go on at the next mark
+                    if last:
+                        break
                     o = float(marks[j + 1])
                     continue
-                half_in = left_in = float(marks[j + 1] - m)
-                centre, step, gain = m, None, 1.0
+                # Unvoiced grains reach from the previous mark to the next (exact overlap-add). The next
+                # is usually one 5 ms step on; the grain need not wait for it to be placed.
+                left_in = float(m - marks[j - 1]) if j > 0 else float(self._unvoiced)
+                half_in = float(self._unvoiced) if last else float(marks[j + 1] - m)
+                centre, step, gain = m, half_in, 1.0
             if m + math.ceil(half_in) + 2 > end:  # the grain's input is not all here yet
                 break
             right = max(1, round(half_in / f))
@@ -418,7 +441,7 @@ class PitchShiftConverter(VoiceConverter):
                     frac = pos - i0
                     grain = self._x[i0] * (1.0 - frac) + self._x[i0 + 1] * frac
                 self._y[lo : lo + left + right + 1] += grain * self._window(left, right) * gain
-            o = (o + step) if step is not None else float(marks[j + 1])
+            o += step
         self._out_pos = o
         # forget marks well behind the output
         keep = int(np.searchsorted(np.asarray(marks), o - 4 * self._max_period))
