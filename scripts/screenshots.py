@@ -3,7 +3,8 @@
 Runs the real window on the real engine with the shared test video and self-built stand-in models
 (`mirage_desktop.testmodels`, needs the `onnx` dev dependency), in throw-away user folders so nothing
 of yours is touched. Writes: 01-idle.png, 02-live-face-swap.png, 03-first-run.png,
-04-missing-driver.png, 05-dark-live.png, 06-voice.png, 07-devices.png.
+04-missing-driver.png, 05-dark-live.png, 06-voice.png, 07-devices.png, 08-face-quality.png (1280×720,
+an enhancer, mouth mask and colour match on, the Face tab scrolled to Quality).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from mirage_desktop.gui.theme import ThemeManager
     from mirage_desktop.models import ModelStore
     from mirage_desktop.testmodels import arcface, inswapper
+    from mirage_desktop.testmodels.enhancers import build_enhancer
     from mirage_desktop.testmodels.scrfd import build_scrfd, obama_template
 
     app = QApplication.instance() or QApplication([])
@@ -106,6 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     spin(0.3)
     shot(window.problems.dialog, "04-missing-driver.png")
     window.problems.dialog.close()
+
+    empty.add(build_enhancer(built / "gpen_bfr_256.onnx", 256), "gpen_bfr_256", allow_unverified=True)
+    window.resize(1280, 720)
+    quality = window.face_quality
+    quality.enhancer.setCurrentIndex(quality.enhancer.findData("gpen_bfr_256"))
+    quality.mouth.setChecked(True)
+    quality.color.setChecked(True)
+    wait_for(lambda: "GPEN" in window.stages_caption.text() and "loading" not in window.stages_caption.text())
+    window.tabs.currentWidget().ensureWidgetVisible(quality.status)
+    spin(0.8)
+    shot(window, "08-face-quality.png")
 
     theme.set_mode("dark")
     window.tabs.setCurrentIndex(3)

@@ -25,10 +25,33 @@ from mirage_desktop.frame import Frame
 from mirage_desktop.gui.processors import AiLabelProcessor, RawTapProcessor
 from mirage_desktop.processing.debug_overlay import DebugOverlayProcessor
 from mirage_desktop.processing.face.face_swap import FaceSwapProcessor, build_face_swap_processor
+from mirage_desktop.processing.face.look import FaceLook
 
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL_MS = 250
+#: problems-strip areas for the face stages that switch themselves off while the swap goes on
+ENHANCER_AREA = "face-enhancer"
+SWAPPER_AREA = "face-swapper"
+
+
+def face_stage_problems(counters: dict, face) -> dict[str, str]:
+    """What the running face stage says about the enhancer and swapper the user chose, in words.
+
+    ``counters`` are the processors' metrics (read on the GUI thread from a snapshot), ``face`` the
+    FaceSettings the user chose. Returns ``{area: message}`` for ENHANCER_AREA and SWAPPER_AREA, ""
+    where all is well (loading is not a problem: the controls show it as a status).
+    """
+    out = {ENHANCER_AREA: "", SWAPPER_AREA: ""}
+    state = str(counters.get("enhancer_state", "") or "")
+    if face.enhancer and state.startswith(("failed:", "unavailable:")):
+        out[ENHANCER_AREA] = f"Face enhancer off: {state.split(':', 1)[1].strip()}"
+    active = str(counters.get("face_swapper_model", "") or "")
+    notice = str(counters.get("face_swap_notice", "") or "")
+    failed = f"Could not switch the face swapper to {face.swapper}:"
+    if active and not active.startswith(face.swapper) and notice.startswith(failed):
+        out[SWAPPER_AREA] = notice
+    return out
 
 
 def to_qimage(image_bgr: np.ndarray) -> QImage:
@@ -97,6 +120,10 @@ class EngineController(QObject):
         self._pipeline: Pipeline | None = None
         self._face_swap: FaceSwapProcessor | None = None
         self._identity: tuple[np.ndarray, str] | None = None
+        #: map mode: (target, source, label) per mapped person and the threshold, kept across restarts
+        self._face_map: tuple[list[tuple[np.ndarray, np.ndarray, str]], float] | None = None
+        self._face_map_pending = False
+        self._face_problems: dict[str, str] = {}
         self._stopping = 0
         self._start_after_stop = False
         self._stop_threads: list[threading.Thread] = []
@@ -169,6 +196,8 @@ class EngineController(QObject):
         chain.set_enabled("raw_tap", self.settings.gui.raw_preview != "off")
         self._pipeline, self._face_swap = pipeline, swap
         self._chain_problems.clear()
+        # the processor takes a map only once its models are loaded (on the processing thread)
+        self._face_map_pending = self._face_map is not None
         pipeline.start()
         self._timer.start()
         self.running_changed.emit(True)
@@ -194,6 +223,7 @@ class EngineController(QObject):
         for area in stale:
             self.problem.emit(area, "")
         self._chain_problems.clear()
+        self._face_problems.clear()
         self.running_changed.emit(False)
 
     def restart(self) -> None:
@@ -218,11 +248,18 @@ class EngineController(QObject):
                 self._face_swap.set_source_embedding(self._identity[0], label=label)
             except ValueError as exc:
                 self.problem.emit("identity", f"That identity cannot be used: {exc}")
+        self._worn_face_changed()
+
+    def _worn_face_changed(self) -> None:
+        if self._face_map is not None and any(source is None for _, source, _ in self._face_map[0]):
+            self._face_map_pending = self._face_swap is not None
+            self._apply_face_map()
 
     def clear_source(self) -> None:
         self._identity = None
         if self._face_swap is not None:
             self._face_swap.clear_source()
+        self._worn_face_changed()
 
     def set_swap_enabled(self, enabled: bool) -> None:
         self.settings.face.swap_enabled = enabled
@@ -242,6 +279,67 @@ class EngineController(QObject):
         self.settings.face.max_faces = max(1, int(count))
         if self._face_swap is not None:
             self._face_swap.max_faces = self.settings.face.max_faces
+
+    def set_face_look(self, **changes: object) -> None:
+        """Change FaceSettings' look fields (enhancer, masks, paste, ...) and apply them live.
+
+        Never restarts the pipeline: the running face stage takes the new look from its next frame;
+        an enhancer it now needs loads on a background thread while the swap goes on.
+        """
+        face = self.settings.face
+        for name, value in changes.items():
+            if not hasattr(FaceLook, name):
+                raise AttributeError(f"{name} is not part of the face look")
+            setattr(face, name, value)
+        if self._face_swap is not None:
+            self._face_swap.set_look(FaceLook.from_settings(face))
+
+    def set_swapper(self, swapper_id: str) -> None:
+        """Switch the swapper family live (the new model loads beside the running one)."""
+        self.settings.face.swapper = swapper_id
+        if self._face_swap is not None:
+            self._face_swap.set_swapper(swapper_id)
+
+    def set_face_map(
+        self, entries: list[tuple[np.ndarray, np.ndarray | None, str]] | None, threshold: float = 0.4
+    ) -> None:
+        """Map mode: only faces like a mapped person are swapped, each wearing its source; None = off.
+
+        ``entries`` are ``(target embedding, source embedding, label)``; a source of None wears the
+        face chosen for everyone (set_source_embedding), and follows it when that changes.
+        """
+        self._face_map = (list(entries), float(threshold)) if entries else None
+        self._face_map_pending = self._face_swap is not None
+        self._apply_face_map()
+
+    @property
+    def map_entries(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
+        """The map as the face stage gets it: sources resolved, people without one left out."""
+        if self._face_map is None:
+            return []
+        worn = self._identity[0] if self._identity is not None else None
+        out = []
+        for target, source, label in self._face_map[0]:
+            source = worn if source is None else source
+            if source is not None:
+                out.append((target, source, label))
+        return out
+
+    def _apply_face_map(self) -> None:
+        swap = self._face_swap
+        if swap is None or not self._face_map_pending:
+            return
+        threshold = self._face_map[1] if self._face_map is not None else 0.4
+        try:
+            swap.set_face_map(self.map_entries, threshold)
+        except RuntimeError:
+            return  # models still loading: the next poll tries again
+        except ValueError as exc:
+            self._face_map_pending = False
+            self.problem.emit("face-map", f"Those people cannot be used for map mode: {exc}")
+            return
+        self._face_map_pending = False
+        self.problem.emit("face-map", "")
 
     def set_debug_overlay(self, enabled: bool) -> None:
         self.settings.face.debug_overlay = enabled
@@ -308,6 +406,12 @@ class EngineController(QObject):
         for message in self._chain_problems - current:
             self.problem.emit(f"processor:{message[:40]}", "")
         self._chain_problems = current
+        self._apply_face_map()
+        # an enhancer or swapper that could not load switches itself off; the swap goes on
+        for area, message in face_stage_problems(snap.processors, self.settings.face).items():
+            if self._face_problems.get(area, "") != message:
+                self._face_problems[area] = message
+                self._engine_problem(area, message)
         self.stats_ready.emit(snap)
         if not pipeline.running:
             # the source ended or failed: reflect it instead of showing a frozen frame as "live"

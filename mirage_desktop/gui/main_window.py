@@ -30,7 +30,7 @@ from mirage_desktop import APP_NAME
 from mirage_desktop.engine.metrics import MetricsSnapshot
 from mirage_desktop.gui.devices_panel import DevicesPanel
 from mirage_desktop.gui.engine_controller import EngineController
-from mirage_desktop.gui.face_controls import FaceControls
+from mirage_desktop.gui.face_controls import FaceControls, FaceMapControls, FaceQualityControls
 from mirage_desktop.gui.first_run import ModelsDialog, ResponsibleUseDialog
 from mirage_desktop.gui.gallery import GalleryWidget
 from mirage_desktop.gui.identity_store import Identity, IdentityStore
@@ -39,7 +39,7 @@ from mirage_desktop.gui.photo_faces import PhotoAnalysis
 from mirage_desktop.gui.preview_widget import PreviewWidget
 from mirage_desktop.gui.problems_panel import ProblemsPanel
 from mirage_desktop.gui.source_face_panel import SourceFacePanel
-from mirage_desktop.gui.stats_panel import StatsPanel
+from mirage_desktop.gui.stats_panel import StatsPanel, describe_stages
 from mirage_desktop.gui.theme import ThemeManager
 from mirage_desktop.gui.voice_controller import LIVE, VoiceController
 from mirage_desktop.gui.voice_controls import VoiceControls
@@ -130,6 +130,11 @@ class MainWindow(QMainWindow):
         self.preview = PreviewWidget()
         self.preview.set_mode(self.settings.gui.raw_preview)
         self.problems = ProblemsPanel(driver_fix, open_models=self.show_models)
+        #: which face stages run, under the preview (updated at the stats rate, only when it changes)
+        self.stages_caption = QLabel("")
+        self.stages_caption.setObjectName("muted")
+        self.stages_caption.setWordWrap(True)
+        self.stages_caption.setVisible(False)
 
         # -- side tabs
         self.source_panel = SourceFacePanel(
@@ -137,12 +142,19 @@ class MainWindow(QMainWindow):
         )
         self.gallery = GalleryWidget(parts.identities)
         self.face_controls = FaceControls(self.controller)
+        self.face_quality = FaceQualityControls(self.controller)
+        self.face_map = FaceMapControls(self.controller, parts.identities)
+        gallery_rows = self.gallery.list.model()
+        for changed in (gallery_rows.rowsInserted, gallery_rows.rowsRemoved, gallery_rows.dataChanged):
+            changed.connect(self.face_map.schedule_reload)
         face_tab = QWidget()
         face_layout = QVBoxLayout(face_tab)
         for title, widget in (
             ("Face to wear", self.source_panel),
             ("Gallery", self.gallery),
             ("Face swap", self.face_controls),
+            ("Quality", self.face_quality),
+            ("Who is swapped", self.face_map),
         ):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(widget)
@@ -176,6 +188,7 @@ class MainWindow(QMainWindow):
         left = QVBoxLayout()
         left.addLayout(header)
         left.addWidget(self.preview, 1)
+        left.addWidget(self.stages_caption)
         left.addWidget(self.problems)
         body = QHBoxLayout()
         body.addLayout(left, 1)
@@ -196,6 +209,7 @@ class MainWindow(QMainWindow):
         c.running_changed.connect(self._running_changed)
         c.stats_ready.connect(self.stats.show_video)
         c.stats_ready.connect(self._show_quick_stats)
+        c.stats_ready.connect(self._show_stages)
         self.voice.state_changed.connect(self._voice_state)
         self.voice.stats_ready.connect(self.stats.show_voice)
         # -- widgets → engine
@@ -286,11 +300,13 @@ class MainWindow(QMainWindow):
         self.settings.gui.active_identity = ""  # a photo that was not saved is not remembered
         self.gallery.list.clearSelection()
         self.problems.set_problem("identity", "")
+        self.face_map.refresh()
 
     def _wear_identity(self, identity: Identity) -> None:
         self.controller.set_source_embedding(identity.embedding, identity.name)
         self.settings.gui.active_identity = identity.id
         self.source_panel.show_identity(identity.name, identity.thumbnail)
+        self.face_map.refresh()
 
     def _save_identity(
         self, name: str, embedding: np.ndarray, thumbnail: np.ndarray, photo: Path | None
@@ -320,6 +336,7 @@ class MainWindow(QMainWindow):
         if not running:
             self._set_call(real_face_exposed=False)
             self.quick_stats.setText("")
+            self._set_stages("")
             self.preview.clear("Stopped. Press Start to go live again.")
         else:
             self.preview.placeholder = "Starting…"
@@ -334,6 +351,18 @@ class MainWindow(QMainWindow):
         )
         latency = "–" if snap.latency_ms_p50 is None else f"{snap.latency_ms_p50:.0f} ms"
         self.quick_stats.setText(f"{snap.fps_out:.1f} fps · latency {latency}")
+
+    @Slot(object)
+    def _show_stages(self, snap: MetricsSnapshot) -> None:
+        stages = describe_stages(snap.processors)
+        if stages and not self.settings.face.swap_enabled:
+            stages = "Face swap off"
+        self._set_stages(f"Face: {stages}" if stages else "")
+
+    def _set_stages(self, text: str) -> None:
+        if text != self.stages_caption.text():
+            self.stages_caption.setText(text)
+            self.stages_caption.setVisible(bool(text))
 
     @Slot(str, str)
     def _voice_state(self, state: str, message: str) -> None:

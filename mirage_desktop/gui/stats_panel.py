@@ -110,6 +110,52 @@ def _short(stage: str) -> str:
     return stage.removeprefix("face.").replace("_", " ")
 
 
+#: how the face stages (FaceSwapProcessor's counters["face_stages"]) read in the window
+STAGE_WORDS = {
+    "swap": "swap",
+    "mask:ellipse": "ellipse mask",
+    "mask:box": "box mask",
+    "mask:mouth": "mouth",
+    "mask:occlusion": "occlusion",
+    "colour": "colour match",
+    "sharpen": "sharpen",
+    "opacity": "opacity",
+}
+ENHANCER_WORDS = {
+    "gfpgan_1.4": "GFPGAN 1.4",
+    "gpen_bfr_256": "GPEN-256",
+    "gpen_bfr_512": "GPEN-512",
+    "codeformer": "CodeFormer",
+}
+
+
+def describe_stages(counters: dict) -> str:
+    """The face stages that run on each face, e.g. "swap → GPEN-256 → ellipse mask → paste: detail".
+
+    "" when the face stage is not loaded. An enhancer that is still loading or switched itself off
+    says so, since the picture does not show it yet.
+    """
+    stages = counters.get("face_stages") or []
+    if not stages or not counters.get("face_providers"):
+        return ""
+    words = []
+    state = str(counters.get("enhancer_state", "") or "")
+    for stage in stages:
+        kind, _, what = str(stage).partition(":")
+        if kind == "enhance":
+            word = ENHANCER_WORDS.get(what, what)
+            if state.startswith("loading"):
+                word += " (loading)"
+            elif state != "on":
+                word += " (off)"
+        elif kind == "paste":
+            word = f"paste: {what}"
+        else:
+            word = STAGE_WORDS.get(stage, stage)
+        words.append(word)
+    return " → ".join(words)
+
+
 def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f} ms"
 
@@ -123,6 +169,9 @@ class StatsPanel(QWidget):
         self.faces = QLabel("–")
         self.provider = QLabel("–")
         self.source = QLabel("–")
+        self.stages = QLabel("–")
+        self.stages.setWordWrap(True)
+        self.enhancer = QLabel("–")
         self.voice_latency = QLabel("–")
         self.voice_xruns = QLabel("–")
         self.voice_load = QLabel("–")
@@ -135,6 +184,8 @@ class StatsPanel(QWidget):
         form.addRow("Faces swapped", self.faces)
         form.addRow("Runs on", self.provider)
         form.addRow("Source", self.source)
+        form.addRow("Face stages", self.stages)
+        form.addRow("Enhancer", self.enhancer)
         form.addRow(self.chart)
         voice = QGroupBox("Voice")
         vform = QFormLayout(voice)
@@ -162,6 +213,8 @@ class StatsPanel(QWidget):
             ", ".join(p.removesuffix("ExecutionProvider") for p in providers) or "– (face swap not loaded)"
         )
         self.source.setText(snap.source or "–")
+        _set_text(self.stages, describe_stages(counters) or "–")
+        _set_text(self.enhancer, _enhancer(counters))
         self.chart.add(snap.stage_ms, snap.fps_out or snap.fps_in)
 
     @Slot(object)
@@ -184,6 +237,23 @@ class StatsPanel(QWidget):
         for label in (self.voice_latency, self.voice_xruns, self.voice_load):
             label.setText("–")
             label.setToolTip("")
+
+
+def _set_text(label: QLabel, text: str) -> None:
+    if label.text() != text:  # a wrapped label re-lays out on every setText
+        label.setText(text)
+
+
+def _enhancer(counters: dict) -> str:
+    """Like "GPEN-256 · 4.2 ms · 310 frames", or the state when it is not running."""
+    name = str(counters.get("enhancer", "") or "")
+    state = str(counters.get("enhancer_state", "") or "")
+    if not name:
+        return "off" if state in ("", "off") else state.split(":", 1)[0]
+    text = f"{ENHANCER_WORDS.get(name, name)} · {float(counters.get('enhancer_ms', 0.0)):.1f} ms"
+    text += f" · {int(counters.get('enhanced_frames', 0))} frames"
+    fidelity = counters.get("enhancer_fidelity")
+    return text + (f" · fidelity {float(fidelity):.2f}" if fidelity is not None else "")
 
 
 def _voice_latency(m: VoiceMetrics) -> str:
