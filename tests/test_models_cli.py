@@ -161,6 +161,7 @@ def test_progress_bar_on_a_terminal_and_on_a_pipe():
     bar.close()
     frames = tty.getvalue().split("\r")[1:]
     assert len(frames) == 3  # the 0.05 s update was throttled
+    assert frames[1].endswith("0.5/1.0 MB    1.0 MB/s  ETA 0:01")  # half done in 0.5 s
     assert frames[-1].startswith("swap  [############################] 100.0%  1.0/1.0 MB")
     assert tty.getvalue().endswith("\n")
 

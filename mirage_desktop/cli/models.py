@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -230,7 +231,13 @@ class TerminalProgress:
         fraction = min(1.0, done / total)
         filled = int(fraction * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
-        return f"{self.label}  [{bar}] {fraction * 100:5.1f}%  {done / 1e6:.1f}/{total / 1e6:.1f} MB{rate}"
+        eta = ""
+        if speed > 0 and done < total:
+            minutes, seconds = divmod(math.ceil((total - done) / speed), 60)
+            eta = f"  ETA {minutes}:{seconds:02d}"
+        return (
+            f"{self.label}  [{bar}] {fraction * 100:5.1f}%  {done / 1e6:.1f}/{total / 1e6:.1f} MB{rate}{eta}"
+        )
 
     def close(self) -> None:
         if self._drawn:
