@@ -348,6 +348,29 @@ def test_disk_full_with_sound_gives_the_clean_message(testdata, tmp_path):
     assert out.read_bytes() == b"old" and leftovers(tmp_path) == []
 
 
+def test_an_interrupted_process_keeps_the_sound_up_to_where_the_picture_stops(testdata, tmp_path):
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        _cli("process", "-i", str(testdata / "video/talking_head_long_d9.mp4"), "-o", str(out)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # a line per second: interrupt after the first
+        if "frames written" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"saved to {out}" in err and not any(mark in err for mark in CRASH_MARKS), err
+    _, _, times = video_of(out)
+    assert 0 < len(times) < 587
+    _, rate, first, x = audio_of(out)
+    video_end, audio_end = times[-1] + 1 / 30, first + len(x) / rate
+    assert abs(audio_end - video_end) <= 1 / 30, (audio_end, video_end)
+
+
 # ---------------------------------------------------------------------------------------- progress
 class _Tty(io.StringIO):
     def isatty(self) -> bool:
