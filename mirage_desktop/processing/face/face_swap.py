@@ -87,6 +87,8 @@ class FaceSwapParts:
     embedder: Embedder | None = None
 
 
+#: a failed enhancer is tried again when asked for, at most this often (seconds)
+ENHANCER_RETRY_S = 3.0
 #: map mode re-recognises each tracked face this often (frames); new tracks are recognised at once
 MAP_REFRESH_FRAMES = 15
 
@@ -161,6 +163,7 @@ class FaceSwapProcessor(FrameProcessor):
         self._enhancer: Enhancer | None = None
         self._enhancer_state = "off"
         self._enhancer_wanted = ""
+        self._enhancer_failed_at = 0.0
         self._map: tuple[MapEntry, ...] = ()
         self._map_threshold = 0.4
         self._matches: dict[int, _TrackMatch] = {}
@@ -313,6 +316,17 @@ class FaceSwapProcessor(FrameProcessor):
         return self._look
 
     @property
+    def tracker(self) -> Tracker | None:
+        """The face tracker once the models are loaded (adaptive quality sets its processing size)."""
+        parts = self._parts
+        return parts.tracker if parts is not None else None
+
+    @property
+    def enhancer_state(self) -> str:
+        """ "off", "on", "loading <id>", "failed: …" (adaptive quality waits while one loads)."""
+        return self._enhancer_state
+
+    @property
     def notice(self) -> str | None:
         """The latest thing the user should know (no source set, fp16 fallback, ...)."""
         swapper = self._swapper
@@ -375,7 +389,17 @@ class FaceSwapProcessor(FrameProcessor):
     def _want_enhancer(self, look: FaceLook, wait: bool) -> None:
         wanted = look.enhancer
         current = self._enhancer
-        if wanted == self._enhancer_wanted and (not wanted or current is not None or not wait):
+        # asking again for an enhancer that failed retries it (the user may have installed it since),
+        # at most every ENHANCER_RETRY_S: a slider dragged beside it must not reload a broken file
+        retry = (
+            self._enhancer_state.startswith(("failed", "unavailable"))
+            and time.monotonic() - self._enhancer_failed_at >= ENHANCER_RETRY_S
+        )
+        if (
+            wanted == self._enhancer_wanted
+            and not retry
+            and (not wanted or current is not None or not wait or self._enhancer_state != "off")
+        ):
             return
         self._enhancer_wanted = wanted
         if not wanted:
