@@ -417,3 +417,61 @@ def test_cli_rvc_without_a_model_says_so(tmp_path):
     )
     assert out.returncode == 2
     assert "needs a voice file: --model VOICE.pth" in out.stderr
+
+
+def test_rmvpe_decoding_with_a_standin_of_its_contract(work):
+    """RMVPE's contract: log-mel [1, 128, T] in, salience [1, T, 360] out (20-cent bins from 1997.38
+    cents). A stand-in that always peaks at bin 100 must decode to 10·2^((20·100 + 1997.38)/1200) Hz."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from mirage_desktop.voice.converters.rvc.pitch import RmvpePitch
+
+    onehot = np.zeros(360, np.float32)
+    onehot[99:102] = [0.5, 1.0, 0.5]
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["mel"], ["m"], axes=[1], keepdims=1),  # [1, 1, T]
+            helper.make_node("Transpose", ["m"], ["mt"], perm=[0, 2, 1]),  # [1, T, 1]
+            helper.make_node("Mul", ["mt", "zero"], ["z"]),
+            helper.make_node("Add", ["z", "onehot"], ["hidden"]),  # [1, T, 360]
+        ],
+        "rmvpe_standin",
+        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, [1, 128, "T"])],
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [1, "T", 360])],
+        [numpy_helper.from_array(np.zeros(1, np.float32), "zero"), numpy_helper.from_array(onehot, "onehot")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = work / "rmvpe.onnx"
+    onnx.save(model, path)
+    rmvpe = RmvpePitch(path)
+    f0 = rmvpe(np.zeros(16000, np.float32), 100)
+    assert f0.shape == (100,)
+    assert np.allclose(f0, 10 * 2 ** ((20 * 100 + 1997.3794084376191) / 1200), rtol=1e-4)
+
+
+def test_cli_converts_a_file_with_an_rvc_voice(work, tmp_path):
+    """`mirage-cli voice --input-file IN --output-file OUT --converter rvc --model VOICE.pth`: try a
+    voice before a call, on the same code path as live."""
+    import soundfile as sf
+
+    models = tmp_path / "models"
+    models.mkdir()
+    build_contentvec(models / "vec-768-layer-12.onnx", 768)
+    src = tmp_path / "in.wav"
+    sf.write(src, _sweep(48000, 1.5), 48000)
+    out = tmp_path / "out.wav"
+    env = {
+        "MIRAGE_CONFIG_DIR": str(tmp_path / "cfg"),
+        "MIRAGE_MODELS_DIR": str(models),
+        "HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    cmd = [sys.executable, "-m", "mirage_desktop.cli", "voice", "--input-file", str(src), "--output-file"]
+    cmd += [str(out), "--converter", "rvc", "--model", str(_voice(work, "v2", True)), "--semitones", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    audio, rate = sf.read(out, dtype="float32")
+    assert rate == 48000 and abs(len(audio) - int(1.5 * 48000)) <= 48  # same length as the input
+    assert np.isfinite(audio).all() and np.abs(audio[24000:]).max() > 0
