@@ -47,6 +47,13 @@ class VideoSettings:
     max_fps: float = 0.0
     #: show the animated test pattern when the camera is missing or lost
     fallback_to_test_pattern: bool = True
+    #: live: lower the enhancer, swap rate, fps, then processing size when frames overrun their budget
+    #: (engine/quality.py), and restore them when there is room again (MIRAGE_ADAPTIVE_QUALITY)
+    adaptive_quality: bool = True
+    #: comma-separated knobs the controller leaves alone: enhancer, swap_rate, fps, resolution
+    quality_pins: str = ""
+    #: the lowest frame rate the controller may go down to
+    quality_min_fps: float = 15.0
 
 
 @dataclass(slots=True)
@@ -342,12 +349,27 @@ SWAPPER_IDS = ("inswapper_128", "hyperswap_1a_256", "hyperswap_1b_256", "hypersw
 ENHANCER_IDS = ("", "gfpgan_1.4", "gpen_bfr_256", "gpen_bfr_512", "codeformer")
 FACE_MASK_IDS = ("ellipse", "box")
 PASTE_MODE_IDS = ("detail", "replace", "mix")
+#: what the adaptive-quality controller may change (engine/quality.py), in the order it lowers them
+QUALITY_KNOBS = ("enhancer", "swap_rate", "fps", "resolution")
 #: a second of queued output is already far past usable in a call (the CLI's --buffer-ms bound)
 MAX_BUFFER_MS = 1000.0
 
 
+@dataclass(frozen=True, slots=True)
+class ChoiceList:
+    """Comma-separated names, each one of ``values`` (or none at all)."""
+
+    values: tuple[str, ...]
+
+    def problem(self, value: str) -> str | None:
+        unknown = [n for n in (p.strip() for p in value.split(",")) if n and n not in self.values]
+        if unknown:
+            return f"has unknown names: {', '.join(unknown)} (allowed: {', '.join(self.values)})"
+        return None
+
+
 @functools.cache
-def rules() -> dict[tuple[str, str], Range | Choice]:
+def rules() -> dict[tuple[str, str], Range | Choice | ChoiceList]:
     """The allowed values of every constrained setting; the same bounds as the CLI's options.
 
     Built on first use: the voice limits come from the converters and the pipeline themselves, and
@@ -363,6 +385,8 @@ def rules() -> dict[tuple[str, str], Range | Choice]:
         ("video", "height"): Range(16, 4320, "px"),
         ("video", "fps"): Range(1, 240, "fps"),
         ("video", "max_fps"): Range(0, 240, "fps, 0 = no cap"),
+        ("video", "quality_pins"): ChoiceList(QUALITY_KNOBS),
+        ("video", "quality_min_fps"): Range(1, 240, "fps"),
         ("face", "max_faces"): Range(1, 16),
         ("face", "proc_max_dim"): Range(MIN_PROC_MAX_DIM, 4096, "px"),
         ("face", "detect_interval"): Range(1, 60, "frames"),
@@ -472,6 +496,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "MIRAGE_PROVIDERS": ("face", "providers", str),
     "MIRAGE_CUDA_ONLY": ("face", "cuda_only", _parse_bool),
     "MIRAGE_VIDEO_MAX_FPS": ("video", "max_fps", float),
+    "MIRAGE_ADAPTIVE_QUALITY": ("video", "adaptive_quality", _parse_bool),
+    "MIRAGE_QUALITY_PINS": ("video", "quality_pins", str),
     "MIRAGE_CODEFORMER_FIDELITY": ("face", "codeformer_fidelity", float),
     "MIRAGE_ENHANCER": ("face", "enhancer", str),
 }

@@ -115,7 +115,12 @@ def build_pipeline(
         ProcessorChain(processors, privacy=PrivacyPolicy(enabled=settings.face.privacy_cover)),
         sinks,
         PipelineOptions(
-            live=request.live, max_fps=video.max_fps, stop_without_sinks=request.stop_without_sinks
+            live=request.live,
+            max_fps=video.max_fps,
+            stop_without_sinks=request.stop_without_sinks,
+            adaptive_quality=video.adaptive_quality,
+            quality_pins=tuple(p.strip() for p in video.quality_pins.split(",") if p.strip()),
+            quality_min_fps=video.quality_min_fps,
         ),
         metrics=collector,
         on_problem=on_problem,

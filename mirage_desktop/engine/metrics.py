@@ -60,8 +60,22 @@ class MetricsSnapshot:
             f"fps in {self.fps_in:.1f} / out {self.fps_out:.1f} | latency p50 {ms(self.latency_ms_p50)} "
             f"p95 {ms(self.latency_ms_p95)} | frames {self.frames_captured} captured, "
             f"{self.frames_output} out, {self.dropped_total} dropped | "
-            f"sinks: {', '.join(self.sinks_active) or 'none'}" + (f" | stage ms: {stages}" if stages else "")
+            f"sinks: {', '.join(self.sinks_active) or 'none'}"
+            + (f" | stage ms: {stages}" if stages else "")
+            + _quality_summary(self.processors)
         )
+
+
+def _quality_summary(counters: dict[str, Any]) -> str:
+    """The stats line's tail, like " | quality 2/9 (…) p90 41.2/33.3 ms, 3 changes"; "" when off."""
+    if not counters.get("quality_enabled"):
+        return ""
+    p90 = counters.get("quality_frame_ms_p90")
+    return (
+        f" | quality {counters.get('quality_level', 0)}/{max(0, counters.get('quality_levels', 1) - 1)} "
+        f"({counters.get('quality_setting', '')}) p90 {'n/a' if p90 is None else f'{p90:.1f}'}"
+        f"/{counters.get('quality_budget_ms', 0.0):.1f} ms, {counters.get('quality_changes', 0)} changes"
+    )
 
 
 def _json_default(value: Any) -> Any:

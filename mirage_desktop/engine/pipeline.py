@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from mirage_desktop.engine.handoff import HandoffClosed, LatestSlot
 from mirage_desktop.engine.metrics import MetricsCollector, MetricsSnapshot
+from mirage_desktop.engine.quality import AdaptiveQuality
 from mirage_desktop.frame import Frame
 from mirage_desktop.processing.chain import ProcessorChain
 from mirage_desktop.sinks.base import FrameSink, SinkError
@@ -40,6 +41,11 @@ class PipelineOptions:
     #: end the run when every sink has failed (a recording that cannot be written, nothing else to
     #: feed): processing on would only waste the user's time and print a success that is not one
     stop_without_sinks: bool = False
+    #: live only: the adaptive-quality controller (engine/quality.py), the knobs it must leave alone
+    #: (config.settings.QUALITY_KNOBS) and the lowest fps it may choose
+    adaptive_quality: bool = False
+    quality_pins: tuple[str, ...] = ()
+    quality_min_fps: float = 15.0
 
 
 class Pipeline:
@@ -69,6 +75,9 @@ class Pipeline:
         self._pace_dropped = 0
         self.source_info: SourceInfo | None = None
         self.output_fps = 0.0
+        #: the processing loop's own rate cap (0 = none), set live by adaptive quality
+        self._process_fps_cap = 0.0
+        self.quality: AdaptiveQuality | None = None
 
     # -- control ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -121,8 +130,19 @@ class Pipeline:
         with self._problems_lock:
             return dict(self._problems)
 
+    def set_process_fps_cap(self, fps: float) -> None:
+        """Process at most ``fps`` frames a second from the next frame on (0 = as they come); any thread.
+
+        The frames in between are skipped at the capture hand-over (counted as dropped), so the cap
+        saves the processing time, not only the output's."""
+        self._process_fps_cap = max(0.0, float(fps))
+
     def metrics(self) -> MetricsSnapshot:
         problems = list(self.problems.values()) + [p for p in self.chain.problems() if p]
+        processors = self.chain.counters()
+        quality = self.quality
+        if quality is not None:
+            processors.update(quality.counters())
         return self.collector.snapshot(
             source=self.source_info.name if self.source_info else "",
             sinks_active=[s.name for s in self._active_sinks],
@@ -130,7 +150,7 @@ class Pipeline:
                 self._to_process.name: self._to_process.dropped,
                 self._to_output.name: self._to_output.dropped + self._pace_dropped,
             },
-            processors=self.chain.counters(),
+            processors=processors,
             problems=problems,
         )
 
@@ -174,17 +194,27 @@ class Pipeline:
                 log.exception("closing the source failed")
 
     def _process_loop(self) -> None:
+        pacer: Pacer | None = None
+        paced_at = 0.0
         try:
             self.chain.start()
             while True:
+                cap = self._process_fps_cap
+                if cap != paced_at:
+                    pacer, paced_at = (Pacer(cap) if cap > 0 else None), cap
+                if pacer is not None:
+                    pacer.wait()
                 try:
                     frame = self._to_process.get(timeout=0.25)
                 except HandoffClosed:
                     break
                 if frame is None:
                     continue
+                t0 = time.perf_counter()
                 frame = self.chain.process(frame)
+                t1 = time.perf_counter()
                 self.collector.frame_processed(frame.stage_ms)
+                self._adapt((t1 - t0) * 1000.0, t1)
                 if not self._hand_over(self._to_output, frame):
                     break
         except Exception as exc:
@@ -194,6 +224,31 @@ class Pipeline:
             self._to_output.close()
             self._to_process.close()  # unblock the capture thread if we ended first
             self.chain.close()
+
+    def _adapt(self, frame_ms: float, now: float) -> None:
+        """Feed adaptive quality (live, when on); it is made at the first frame, once the source's
+        rate is known and the face stage has loaded. Its failure only switches it off."""
+        options = self.options
+        if not (options.live and options.adaptive_quality):
+            return
+        try:
+            if self.quality is None:
+                info = self.source_info
+                target = info.fps if info is not None and info.fps > 0 else 30.0
+                if options.max_fps > 0:
+                    target = min(target, options.max_fps)
+                stage = next((p for p in self.chain.processors if getattr(p, "face_stage", False)), None)
+                self.quality = AdaptiveQuality(
+                    stage,
+                    self.set_process_fps_cap,
+                    target,
+                    pins=options.quality_pins,
+                    min_fps=options.quality_min_fps,
+                )
+            self.quality.observe(frame_ms, now)
+        except Exception:
+            log.exception("adaptive quality failed; it is off for this run")
+            self.options.adaptive_quality = False
 
     def _open_sinks(self, frame: Frame) -> None:
         fps = self.source_info.fps if self.source_info and self.source_info.fps > 0 else 30.0

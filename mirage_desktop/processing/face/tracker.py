@@ -142,6 +142,13 @@ class FaceTracker:
         self._state = _State()
         self._counters = _Counters()
 
+    def set_proc_max_dim(self, proc_max_dim: int) -> None:
+        """Change the detection/tracking size live (adaptive quality); safe from any thread: the next
+        frame, seeing a tracking image of another size, runs the detector instead of flow."""
+        if proc_max_dim < 64:
+            raise ValueError(f"proc_max_dim must be at least 64 pixels, got {proc_max_dim}")
+        self.proc_max_dim = int(proc_max_dim)
+
     def reset(self) -> None:
         """Forget all faces (e.g. after the source changed); the next frame runs the detector."""
         self._state = _State(next_id=self._state.next_id)
@@ -181,6 +188,7 @@ class FaceTracker:
             state.force_detect
             or not state.tracks
             or state.grey is None
+            or state.grey.shape != grey.shape  # the processing size changed: flow needs one size
             or state.since_detect >= self.detect_interval - 1
         )
         if not due and self._track_all(state.grey, grey, scale):
