@@ -475,3 +475,20 @@ def test_cli_converts_a_file_with_an_rvc_voice(work, tmp_path):
     audio, rate = sf.read(out, dtype="float32")
     assert rate == 48000 and abs(len(audio) - int(1.5 * 48000)) <= 48  # same length as the input
     assert np.isfinite(audio).all() and np.abs(audio[24000:]).max() > 0
+
+
+def test_digital_silence_does_not_stall_the_timeline(work, content768, fcpe):
+    """A muted mic delivers exact zeros, which match at every offset: the timeline must still move by
+    about a block per call (not by one sample), and sound afterwards pins it exactly again."""
+    conv = _converter(work, content768, fcpe)
+    pipe = BlockPipeline(conv, 40000, PipelineConfig(block_ms=100, gate_db=None))
+    x = np.concatenate([np.zeros(40000, np.float32), _sweep(40000, 1.0)])
+    positions = []
+    for start in range(0, len(x) - pipe.block_dev + 1, pipe.block_dev):
+        window = pipe.push(x[start : start + pipe.block_dev])
+        pipe.finish(window, conv.convert(window))
+        positions.append(conv._pos)
+    steps = np.diff(positions)
+    assert (steps >= pipe.block_dev).all() and (steps <= pipe.block_dev + 0.02 * 40000).all(), steps
+    assert (steps[-5:] == pipe.block_dev).all()  # exact again once there is sound
+    assert conv.counters()["resets"] == 1

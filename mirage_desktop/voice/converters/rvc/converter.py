@@ -275,6 +275,14 @@ class RVCConverter(VoiceConverter):
         """Move the timeline to this window's end; False when it does not continue the last one."""
         n = len(window)
         tail, self._tail = self._tail, window[-_MATCH:].copy()
+        if tail is not None and np.all(tail == tail[0]) and np.all(self._tail == tail[0]):
+            # digital silence: every offset matches. Keep the last step (or the most a block can be);
+            # the first window with sound pins the timeline again, and silence has nothing to misalign.
+            sr = self.sample_rate or 1
+            guess = self._last_shift or n - round(self.context_s * sr) - round(self.lookahead_s * sr)
+            self._pos += max(1, guess)
+            self._last_shift = max(1, guess)
+            return True
         shift = self._find_shift(window, tail) if tail is not None and n > _MATCH else None
         if shift is None:
             self._pos += n
