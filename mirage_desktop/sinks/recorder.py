@@ -48,8 +48,6 @@ FORMATS: dict[str, tuple[str, str, dict[str, str]]] = {
 #: the virtual camera and takes "ultrafast" (78 fps, 2x the size)
 FILE_PRESET = "veryfast"
 LIVE_PRESET = "ultrafast"
-#: compatibility for callers that listed the writable extensions
-FOURCC_BY_SUFFIX = dict.fromkeys(FORMATS, "")
 
 #: how often the file's health is checked while writing; a full disk costs at most this much work
 CHECK_INTERVAL_S = 0.5
