@@ -90,6 +90,25 @@ def _resolve_device(device: str) -> str:
     return device
 
 
+def cpu_threads() -> int:
+    """Threads for torch and ONNX Runtime on the CPU: half the cores, at most 4 (MIRAGE_RVC_THREADS).
+
+    Measured here (2 cores shared with other work): the synthesizer took 0.8 s a block on one thread
+    and 3.5-12.6 s on two, whose workers spin while they wait for each other. A voice call shares the
+    machine with the call app (and the face pipeline), so it leaves room.
+    """
+    import os
+
+    env = os.environ.get("MIRAGE_RVC_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores // 2))
+
+
 def load_bundle(
     model: str | Path,
     index: str | Path | None = None,
@@ -103,6 +122,12 @@ def load_bundle(
     from mirage_desktop.voice.converters.rvc.checkpoint import load_voice
 
     device = _resolve_device(device)
+    if device == "cpu":
+        torch.set_num_threads(cpu_threads())
+    if factory is None:
+        from mirage_desktop.runtime.onnx_session import SessionFactory
+
+        factory = SessionFactory(intra_op_threads=cpu_threads())
     voice = load_voice(model, device="cpu")
     half = device.startswith("cuda")
     if half:
@@ -198,6 +223,10 @@ class RVCConverter(VoiceConverter):
         if bundle is None:
             if model is None:
                 raise VoiceError("the rvc converter needs a voice: --model VOICE.pth")
+            if factory is None:
+                from mirage_desktop.runtime.onnx_session import SessionFactory
+
+                factory = SessionFactory(intra_op_threads=cpu_threads())
             bundle = load_bundle(model, index, content_model, device, factory)
         self._bundle = bundle
         self._params = RvcParams(semitones, index_rate, protect)
