@@ -179,3 +179,80 @@ def job_seam(out_bgr: np.ndarray, in_bgr: np.ndarray, job: FaceJob) -> float:
     return seam_delta_e(
         warp_crop(out_bgr, job.matrix, job.size), warp_crop(in_bgr, job.matrix, job.size), job.mask
     )
+
+
+# --- a real face recogniser (dlib's ResNet, weights from the face_recognition_models wheel) ----------
+def dlib_model_dir():
+    """The folder of face_recognition_models' .dat files, or None when dlib or the wheel is missing."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or importlib.util.find_spec("dlib") is None:
+        return None
+    # the wheel's __init__ imports pkg_resources (gone from setuptools 81): read its files directly
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+class DlibFaces:
+    """dlib's HOG detector + 68-point landmarks + ResNet descriptor (same person: distance < 0.6)."""
+
+    def __init__(self) -> None:
+        import dlib
+
+        folder = dlib_model_dir()
+        if folder is None:
+            raise RuntimeError("dlib-bin and face_recognition_models are needed (dev dependencies)")
+        self._detector = dlib.get_frontal_face_detector()
+        self._shaper = dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat"))
+        self._recogniser = dlib.face_recognition_model_v1(
+            str(folder / "dlib_face_recognition_resnet_model_v1.dat")
+        )
+        self._dlib = dlib
+
+    def faces(self, image_bgr: np.ndarray, upsample: int = 1) -> list:
+        """dlib full_object_detections (68 points) of the faces found, largest first."""
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        rects = sorted(self._detector(rgb, upsample), key=lambda r: -r.area())
+        return [self._shaper(rgb, r) for r in rects]
+
+    def shape_at(self, image_bgr: np.ndarray, box: tuple[int, int, int, int]):
+        """68 points of the face inside ``box`` (x0, y0, x1, y1), without detecting."""
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        return self._shaper(rgb, self._dlib.rectangle(*(int(v) for v in box)))
+
+    def descriptor(self, image_bgr: np.ndarray, shape) -> np.ndarray:
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        return np.array(self._recogniser.compute_face_descriptor(rgb, shape))
+
+    @staticmethod
+    def kps5(shape) -> np.ndarray:
+        """insightface's 5 points (eyes as seen, nose tip, mouth corners) from dlib's 68."""
+        p = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], np.float32)
+        return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]]).astype(np.float32)
+
+    @staticmethod
+    def box(shape) -> tuple[int, int, int, int]:
+        r = shape.rect
+        return r.left(), r.top(), r.right(), r.bottom()
+
+
+class GivenFaces:
+    """A tracker that hands out the faces it is given (``faces``; replace it between frames)."""
+
+    def __init__(self, faces: list | None = None) -> None:
+        self.faces = list(faces or [])
+
+    def update(self, image_bgr: np.ndarray, timestamp: float) -> list:
+        from mirage_desktop.processing.face.types import DetectedFace
+
+        return [DetectedFace(f.box.copy(), f.kps.copy(), f.score, f.track_id) for f in self.faces]
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+
+def detected_face(kps: np.ndarray, box, track_id: int = 0):
+    from mirage_desktop.processing.face.types import DetectedFace
+
+    return DetectedFace(np.asarray(box, np.float32), np.asarray(kps, np.float32), 1.0, track_id)
