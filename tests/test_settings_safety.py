@@ -281,7 +281,7 @@ INVALID = [
         "voice",
         "converter",
         "robot",
-        'voice.converter = "robot" is not one of: passthrough, pitch; using "passthrough"',
+        'voice.converter = "robot" is not one of: passthrough, pitch, rvc; using "passthrough"',
     ),
     ("voice", "block_ms", -10, "voice.block_ms = -10 is out of range (5–160 ms); using 10"),
     ("voice", "block_ms", 1000, "voice.block_ms = 1000 is out of range (5–160 ms); using 10"),
@@ -604,7 +604,7 @@ def test_cli_names_file_and_key_of_an_invalid_value_and_leaves_the_file_alone():
     done = mirage_cli("doctor", "--json")
     assert done.returncode == 0, done.stderr
     assert f"WARNING: {path}: voice.block_ms = -10 is out of range (5–160 ms); using 10" in done.stderr
-    assert f'WARNING: {path}: voice.converter = "robot" is not one of: passthrough, pitch' in done.stderr
+    assert f'WARNING: {path}: voice.converter = "robot" is not one of: passthrough, pitch, rvc' in done.stderr
     assert path.read_bytes() == before
 
 
