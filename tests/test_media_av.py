@@ -18,6 +18,9 @@ from scipy import signal as sps
 
 from mirage_desktop.cli import main
 from mirage_desktop.cli.progress import Progress
+from mirage_desktop.frame import Frame
+from mirage_desktop.media.audio import LiveAudio
+from mirage_desktop.sinks.recorder import RecorderSink
 from mirage_desktop.sources.video_file import VideoFileSource
 from mirage_desktop.testmodels import arcface, inswapper
 from mirage_desktop.testmodels.scrfd import build_scrfd, obama_template
@@ -266,6 +269,42 @@ def test_run_output_records_the_files_sound_looping_with_the_picture(testdata, t
         ref = y[s - rate // 10 : s + rate // 2 + rate // 10].astype(np.float64)
         corr = sps.correlate(ref, got, mode="valid")
         assert abs(int(np.argmax(corr)) - rate // 10) <= frame_s * rate, t
+
+
+def test_live_sound_pushed_late_lands_in_sync_with_the_frames(tmp_path):
+    """The receiving end for a voice engine's output tap: converted blocks arrive ~80 ms after
+    their capture (the voice latency) and frames at their own pace; both are placed by capture time."""
+    rate, fps, seconds = 48000, 30.0, 3.0
+    audio = LiveAudio(rate)
+    rec = RecorderSink(tmp_path / "live.mp4", audio=audio, preset="ultrafast")
+    rec.open(160, 120, fps)
+    t0 = 1000.0  # perf_counter() time of the first capture
+    flash_frames = {15, 50, 80}
+    block = rate // 100
+    blocks = round(seconds * 100)
+    pending = []  # (due, samples, captured_at): a block is pushed 80 ms after it was captured
+    for b in range(blocks):
+        captured = t0 + b * block / rate
+        data = np.full(block, 0.01, np.float32)
+        for i in flash_frames:
+            k = round((t0 + i / fps - captured) * rate)
+            if 0 <= k < block:
+                data[k : k + 240] = 0.9
+        pending.append((captured + 0.08, data, captured))
+    for i in range(int(seconds * fps)):
+        now = t0 + i / fps
+        while pending and pending[0][0] <= now:
+            _, data, captured = pending.pop(0)
+            audio.push(data, captured)
+        image = np.full((120, 160, 3), 235 if i in flash_frames else 60, np.uint8)
+        rec.write(Frame(image, i, now))
+    for _, data, captured in pending:
+        audio.push(data, captured)
+    rec.close()
+    assert rec.committed is not None, rec.failure
+    flashes, clicks = flash_and_click_times(rec.committed)
+    assert len(flashes) == len(clicks) == 3
+    assert np.all(np.abs(np.array(clicks) - np.array(flashes)) < 1 / fps), (flashes, clicks)
 
 
 # ---------------------------------------------------------------------------------------- hostile

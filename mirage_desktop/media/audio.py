@@ -15,7 +15,9 @@ the two streams interleaved, ``finish()`` writes the rest (or stops at the pictu
 
 from __future__ import annotations
 
+import collections
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -298,37 +300,18 @@ class _PcmPasses:
         return next(self._blocks, None)
 
 
-class EncodedAudio(AudioTrack):
-    """The input's sound decoded, optionally processed by a hook, and encoded again."""
+class _PcmTrack(AudioTrack):
+    """Float32 blocks encoded into the output (AAC, or PCM for AVI), sample ``start`` first."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        codec: str = "aac",
-        hook: AudioHook | None = None,
-        loop: tuple[float, float] | None = None,
-        bit_rate: int = 160_000,
-    ) -> None:
+    def __init__(self, rate: int, channels: int, codec: str, bit_rate: int, start: int) -> None:
         super().__init__()
-        origin, period = loop if loop else (None, None)
-        self._pcm = _PcmPasses(Path(path), origin, period)
+        self.rate = rate
+        self.channels = channels
         self.codec = codec
-        self.hook = hook
         self.bit_rate = bit_rate
-        self.rate = self._pcm.rate
-        self.channels = self._pcm.channels
-        self._layout = "mono" if self.channels == 1 else "stereo"
+        self._layout = "mono" if channels == 1 else "stereo"
+        self._start = start
         self._written = 0  # samples given to the encoder
-        self._given = 0  # samples taken from the file (before the hook)
-        self._carry: np.ndarray | None = None  # taken from the file, not given yet
-        self._start = round(self._pcm.origin * self.rate)
-        self._finished = False
-        if hook is not None:
-            hook.start(self.rate, self.channels)
-        what = "looped with the picture" if loop else "re-encoded"
-        through = f", through {getattr(hook, 'name', 'a hook')}" if hook else ""
-        self.describe = f"{codec.upper()}, {what}{through}"
 
     def add_to(self, container) -> None:
         stream = container.add_stream(self.codec, rate=self.rate, layout=self._layout)
@@ -345,11 +328,11 @@ class EncodedAudio(AudioTrack):
             if not len(block):
                 return
             fmt = self.stream.codec_context.format.name
-            planar = np.ascontiguousarray(block.T, dtype=np.float32)
             if fmt == "s16":  # PCM for AVI
                 data = (np.clip(block, -1.0, 1.0) * 32767.0).astype(np.int16).reshape(1, -1)
                 frame = av.AudioFrame.from_ndarray(data, format="s16", layout=self._layout)
             else:
+                planar = np.ascontiguousarray(block.T, dtype=np.float32)
                 frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=self._layout)
             frame.sample_rate = self.rate
             frame.pts = self._start + self._written
@@ -358,6 +341,33 @@ class EncodedAudio(AudioTrack):
         for packet in self.stream.encode(frame):
             container.mux(packet)
             self.packets += 1
+
+
+class EncodedAudio(_PcmTrack):
+    """The input's sound decoded, optionally processed by a hook, and encoded again."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        codec: str = "aac",
+        hook: AudioHook | None = None,
+        loop: tuple[float, float] | None = None,
+        bit_rate: int = 160_000,
+    ) -> None:
+        origin, period = loop if loop else (None, None)
+        self._pcm = _PcmPasses(Path(path), origin, period)
+        rate = self._pcm.rate
+        super().__init__(rate, self._pcm.channels, codec, bit_rate, round(self._pcm.origin * rate))
+        self.hook = hook
+        self._given = 0  # samples taken from the file (before the hook)
+        self._carry: np.ndarray | None = None  # taken from the file, not given yet
+        self._finished = False
+        if hook is not None:
+            hook.start(self.rate, self.channels)
+        what = "looped with the picture" if loop else "re-encoded"
+        through = f", through {getattr(hook, 'name', 'a hook')}" if hook else ""
+        self.describe = f"{codec.upper()}, {what}{through}"
 
     def _feed(self, container, block: np.ndarray) -> None:
         if self.hook is not None:
@@ -394,6 +404,81 @@ class EncodedAudio(AudioTrack):
         if self.hook is not None:
             tail = np.asarray(self.hook.flush(), dtype=np.float32).reshape(-1, self.channels)
             self._encode(container, tail)
+        self._encode(container, None)
+
+
+class LiveAudio(_PcmTrack):
+    """Sound pushed while a live recording runs, e.g. from a voice engine's output tap.
+
+    ``push(block, captured_at)`` is called from the audio side's thread with float32 samples
+    (× ``channels``) and the ``time.perf_counter()`` time its first sample was *captured* (for a
+    converted voice: when the microphone took it, not when the conversion finished). The recorder
+    puts video frames at their capture times too, so the two land in the file as they happened,
+    in sync whatever each path's latency. Gaps become silence; late overlaps are dropped.
+    """
+
+    def __init__(self, rate: int, channels: int = 1, *, codec: str = "aac", bit_rate: int = 160_000) -> None:
+        super().__init__(rate, min(2, max(1, channels)), codec, bit_rate, 0)
+        self.describe = f"{codec.upper()}, live"
+        #: perf_counter() time of the recording's t = 0; set by the recorder with its first frame
+        self.clock_origin: float | None = None
+        self._queue: collections.deque[tuple[float, int, np.ndarray]] = collections.deque()
+        self._lock = threading.Lock()
+        self._cursor = 0  # samples placed on the timeline
+        self._finished = False
+        self.dropped = 0
+
+    def push(self, block: np.ndarray, captured_at: float) -> None:
+        data = np.array(block, dtype=np.float32).reshape(len(block), -1)
+        if data.shape[1] != self.channels:
+            data = np.repeat(data[:, :1], self.channels, axis=1)
+        with self._lock:
+            self._queue.append((captured_at, 0, data))
+
+    def _next(self, target: int | None) -> tuple[int, np.ndarray] | None:
+        """The next queued samples that start before ``target``, and where they start."""
+        assert self.clock_origin is not None
+        with self._lock:
+            if not self._queue:
+                return None
+            captured_at, offset, data = self._queue[0]
+            start = round((captured_at - self.clock_origin) * self.rate) + offset
+            if target is not None and start >= target:
+                return None
+            if target is not None and start + len(data) > target:
+                n = target - start  # this part now, the rest when the picture gets there
+                self._queue[0] = (captured_at, offset + n, data[n:])
+                return start, data[:n]
+            self._queue.popleft()
+            return start, data
+
+    def _place(self, container, target: int | None) -> None:
+        if self.clock_origin is None:
+            return
+        while (item := self._next(target)) is not None:
+            start, data = item
+            if start + len(data) <= self._cursor:
+                self.dropped += len(data)
+                continue
+            if start < self._cursor:
+                self.dropped += self._cursor - start
+                data = data[self._cursor - start :]
+                start = self._cursor
+            if start > self._cursor:
+                self._encode(container, np.zeros((start - self._cursor, self.channels), np.float32))
+                self._cursor = start
+            self._encode(container, data)
+            self._cursor += len(data)
+
+    def write_until(self, container, t: float) -> None:
+        self._place(container, round(t * self.rate))
+
+    def finish(self, container, to_end: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if to_end:
+            self._place(container, None)
         self._encode(container, None)
 
 

@@ -177,6 +177,10 @@ class RecorderSink(FrameSink):
             if self._timing == "media":
                 self._time_base = frame.time_base
             self._clock0 = frame.captured_at
+            if self.audio is not None and hasattr(self.audio, "clock_origin"):
+                # live sound (LiveAudio) is placed by capture time on the picture's timeline
+                first_s = float(frame.pts * frame.time_base) if self._timing == "media" else 0.0
+                self.audio.clock_origin = frame.captured_at - first_s
             self._video.time_base = self._time_base
             self._video.codec_context.time_base = self._time_base
         if self._timing == "media" and frame.pts is not None and frame.time_base == self._time_base:
