@@ -155,9 +155,12 @@ def _process(args: argparse.Namespace, settings, recorder: RecorderSink, total: 
         err(f"--map: {map_problem}\nNothing was written.")
         return 2
 
+    progress = Progress(total)
+
     def on_problem(area: str, message: str) -> None:
         # the recorder is the only sink: its failure is the closing message, said once
         if message and not area.startswith("sink:"):
+            progress.clear()  # on a terminal: below the bar, not into it
             err(f"[{area}] {message}")
 
     request = PipelineRequest(
@@ -169,7 +172,6 @@ def _process(args: argparse.Namespace, settings, recorder: RecorderSink, total: 
     )
     pipeline = build_pipeline(settings, request, on_problem=on_problem)
     started = time.perf_counter()
-    progress = Progress(total)
     with StopOnSignals() as stop:
         pipeline.start()
         broken: list[str] = []
