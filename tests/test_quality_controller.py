@@ -392,3 +392,29 @@ def test_live_the_controller_brings_a_slowed_loop_back_to_its_frame_rate():
     assert counters["quality_level"] == 2 and counters["quality_changes"] == 2
     assert counters["quality_reason"].startswith("enhancer lowered: gpen_bfr_256 → off")
     assert "quality 2/" in snap.summary()
+
+
+def test_the_real_face_stage_takes_the_controllers_changes():
+    from mirage_desktop.processing.face.face_swap import FaceSwapParts, FaceSwapProcessor
+
+    class StandInEnhancer:
+        def __init__(self, name: str) -> None:
+            self.name, self.fidelity = name, 0.5
+
+    parts = FaceSwapParts(
+        tracker=FaceTracker(FakeDetector(), proc_max_dim=640),
+        swapper=object(),
+        load_enhancer=lambda enhancer_id, fidelity: StandInEnhancer(enhancer_id),
+    )
+    stage = FaceSwapProcessor(parts, look=FaceLook(enhancer="gpen_bfr_512", opacity=0.8))
+    caps: list[float] = []
+    quality = AdaptiveQuality(stage, caps.append, 30.0)
+    assert set(quality.controller.knobs) == {"fps", "enhancer", "resolution"}
+    deadline, i = time.perf_counter() + 10.0, 0
+    while quality.controller.level < len(quality.controller.levels) - 1 and time.perf_counter() < deadline:
+        quality.observe(500.0, i / 30)  # judged only once a newly chosen enhancer has loaded
+        i += 1
+        time.sleep(0.0005)
+    assert stage.look == FaceLook(enhancer="", opacity=0.8)  # only the enhancer was changed
+    assert stage.enhancer_state == "off"
+    assert parts.tracker.proc_max_dim == 256 and caps == [24.0, 20.0, 15.0]
