@@ -34,10 +34,6 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # torchaudio only to resample, and the Linux torchaudio wheels on PyPI are CUDA builds that cannot
 # load beside the CPU torch; its real dependencies (einops, local-attention) come with pyproject.toml.
 "${PIP[@]}" install --no-deps "torchfcpe==0.0.4"
-# FCPE pitch for RVC voices (its pretrained weights ship in the wheel, MIT). --no-deps: it requires
-# torchaudio only to resample, and the Linux torchaudio wheels on PyPI are CUDA builds that cannot
-# load beside the CPU torch; its real dependencies (einops, local-attention) come with pyproject.toml.
-"${PIP[@]}" install --no-deps "torchfcpe==0.0.4"
 # The insightface package is only a reference implementation for tests and benchmarks. It
 # hard-requires the CPU onnxruntime, which would overwrite onnxruntime-gpu's files, so it is
 # installed without its dependencies (the ones its imported modules need are in requirements-reference.txt).

@@ -139,14 +139,6 @@ class VoiceSettings:
     rvc_index_rate: float = 0.5
     rvc_protect: float = 0.33
     rvc_pitch: str = "fcpe"
-    #: rvc converter: the voice (.pth), its optional feature index (.index), the share of each frame
-    #: taken from the index (0..1), protection of unvoiced consonants (0..0.5, 0.5 = off), and the
-    #: pitch estimator ("fcpe" ships in its wheel; "rmvpe" is a download)
-    rvc_model: str = ""
-    rvc_index: str = ""
-    rvc_index_rate: float = 0.5
-    rvc_protect: float = 0.33
-    rvc_pitch: str = "fcpe"
     #: audio handed to the converter at a time; smaller = lower latency, more CPU overhead
     #: (10 ms measured gap-free with a busy core beside it; the engine grows it for slow converters)
     block_ms: float = 10.0
@@ -337,8 +329,6 @@ OVERLOAD_POLICIES = ("dry", "silence")
 GATE_MODES = ("level", "vad")
 #: the rvc converter's pitch estimators (voice/converters/rvc/converter.py make_pitch)
 RVC_PITCH_ESTIMATORS = ("fcpe", "rmvpe")
-#: the rvc converter's pitch estimators (voice/converters/rvc/converter.py make_pitch)
-RVC_PITCH_ESTIMATORS = ("fcpe", "rmvpe")
 #: the modes of gui.theme / gui.preview_widget.MODES (the config layer never imports Qt)
 THEMES = ("system", "light", "dark")
 RAW_PREVIEWS = ("pip", "side", "off")
@@ -407,9 +397,6 @@ def rules() -> dict[tuple[str, str], Range | Choice | ChoiceList]:
         ("voice", "converter"): Choice(tuple(sorted(CONVERTERS))),
         ("voice", "semitones"): Range(-MAX_SEMITONES, MAX_SEMITONES, "semitones"),
         ("voice", "formant"): Range(*FORMANT_RANGE),
-        ("voice", "rvc_index_rate"): Range(0, 1),
-        ("voice", "rvc_protect"): Range(0, 0.5),
-        ("voice", "rvc_pitch"): Choice(RVC_PITCH_ESTIMATORS),
         ("voice", "rvc_index_rate"): Range(0, 1),
         ("voice", "rvc_protect"): Range(0, 0.5),
         ("voice", "rvc_pitch"): Choice(RVC_PITCH_ESTIMATORS),
