@@ -36,9 +36,11 @@ COPYABLE = {
     ".m4v": {"aac", "mp3", "alac", "ac3", "eac3"},
     ".mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"},
     ".mkv": {"aac", "mp3", "ac3", "eac3", "opus", "vorbis", "flac", "pcm_s16le", "pcm_s24le"},
-    ".avi": {"mp3", "ac3", "pcm_s16le"},
+    ".avi": set(),  # never copied: see NO_START_OFFSET
 }
 ENCODER = {".avi": "pcm_s16le"}  # AAC everywhere else
+#: containers that start every stream at 0 (no edit lists): the sound is written from the picture's start
+NO_START_OFFSET = {".avi"}
 #: audio is written this far ahead of the picture (the muxer interleaves the two streams itself)
 LEAD_S = 0.0
 
@@ -132,6 +134,8 @@ class AudioTrack(ABC):
 
     #: short description for messages ("AAC, copied")
     describe: str = ""
+    #: media time written as time 0, for containers without start offsets (None: times kept as they are)
+    zero_at: float | None = None
 
     def __init__(self) -> None:
         self.packets = 0
@@ -353,12 +357,15 @@ class EncodedAudio(_PcmTrack):
         codec: str = "aac",
         hook: AudioHook | None = None,
         loop: tuple[float, float] | None = None,
+        zero_at: float | None = None,
         bit_rate: int = 160_000,
     ) -> None:
-        origin, period = loop if loop else (None, None)
+        origin, period = loop if loop else (zero_at, None)
         self._pcm = _PcmPasses(Path(path), origin, period)
         rate = self._pcm.rate
-        super().__init__(rate, self._pcm.channels, codec, bit_rate, round(self._pcm.origin * rate))
+        start = 0 if zero_at is not None else round(self._pcm.origin * rate)
+        super().__init__(rate, self._pcm.channels, codec, bit_rate, start)
+        self.zero_at = self._pcm.origin if zero_at is not None else None
         self.hook = hook
         self._given = 0  # samples taken from the file (before the hook)
         self._carry: np.ndarray | None = None  # taken from the file, not given yet
@@ -495,9 +502,13 @@ def audio_for(
     if info is None or info.sample_rate <= 0:
         return None
     suffix = out_suffix.lower()
-    span = video_span(path) if loop else None
-    if loop and span is None:
+    span = video_span(path) if loop or suffix in NO_START_OFFSET else None
+    if (loop or suffix in NO_START_OFFSET) and span is None:
         return None
+    if suffix in NO_START_OFFSET:  # everything starts at 0 there: the sound from where the picture starts
+        return EncodedAudio(
+            path, codec=ENCODER.get(suffix, "aac"), hook=hook, loop=span if loop else None, zero_at=span[0]
+        )
     if hook is None and not loop and info.codec in COPYABLE.get(suffix, set()):
         return CopiedAudio(path)
     return EncodedAudio(path, codec=ENCODER.get(suffix, "aac"), hook=hook, loop=span)

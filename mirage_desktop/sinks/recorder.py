@@ -43,6 +43,8 @@ FORMATS: dict[str, tuple[str, str, dict[str, str]]] = {
     ".mkv": ("matroska", "libx264", X264_OPTIONS),
     ".avi": ("avi", "mjpeg", {"q:v": "3"}),
 }
+#: containers that start every stream at time 0 (no edit lists): the picture is shifted with the sound
+NO_START_OFFSET = {".avi"}
 #: x264 presets, measured at 720p on two busy cores, CRF 20 (scripts/bench_media.py): a file is processed
 #: with "veryfast" (14 fps, 766 kB per 120 frames), a live recording shares the output thread with
 #: the virtual camera and takes "ultrafast" (78 fps, 2x the size)
@@ -96,6 +98,7 @@ class RecorderSink(FrameSink):
         self._clock0 = 0.0
         self._last_pts: int | None = None
         self._pts_offset = 0
+        self._shift = 0  # subtracted from every pts written (containers without start offsets)
         self._last_time = 0.0
         self._last_clock = 0.0
         self.frames_written = 0
@@ -183,6 +186,12 @@ class RecorderSink(FrameSink):
                 self.audio.clock_origin = frame.captured_at - first_s
             self._video.time_base = self._time_base
             self._video.codec_context.time_base = self._time_base
+            if self.destination.suffix.lower() in NO_START_OFFSET and self._timing == "media":
+                # the container starts every stream at 0: shift the picture by the same amount as
+                # the sound (which starts where the file's picture starts), keeping the two together
+                zero_at = getattr(self.audio, "zero_at", None)
+                first = frame.pts if zero_at is None else round(zero_at / self._time_base)
+                self._shift = min(first, frame.pts)
         if self._timing == "media" and frame.pts is not None and frame.time_base == self._time_base:
             pts = frame.pts + self._pts_offset
             if self._last_pts is not None and pts <= self._last_pts and frame.captured_at > self._last_clock:
@@ -199,7 +208,7 @@ class RecorderSink(FrameSink):
             pts = round((frame.captured_at - self._clock0) / self._time_base)
         if self._last_pts is not None and pts <= self._last_pts:
             return None
-        return pts
+        return pts  # on the media timeline: the file has it ``self._shift`` earlier
 
     def write(self, frame: Frame) -> None:
         if self._video is None:
@@ -212,7 +221,7 @@ class RecorderSink(FrameSink):
             vf = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         else:
             vf = av.VideoFrame.from_ndarray(image, format="bgr24")
-        vf.pts = pts
+        vf.pts = pts - self._shift
         vf.time_base = self._time_base
         try:
             packets = self._video.encode(vf)
