@@ -133,6 +133,7 @@ class PitchShiftConverter(VoiceConverter):
         self._mark_frac: list[float] = []  # sub-sample part of each mark (voiced chains)
         self._mark_period: list[float] = []  # spacing from the previous mark; 0 = unvoiced
         self._out_pos = 0.0  # next output mark (absolute, fractional)
+        self._last_centre = -(10**9)  # where the last output grain was centred
         self._prev_probe: np.ndarray | None = None
         self._last_shift = 0
         self._frames = 0
@@ -413,34 +414,40 @@ class PitchShiftConverter(VoiceConverter):
                 if not last and periods[j + 1] > 0:
                     t = 0.5 * (t + periods[j + 1])  # the mean spacing to the voiced neighbours
                 half_in, left_in = t * self._fall, t * self._rise
-                centre = round(o)
+                centre, src = round(o), m
                 step = t / ratio
                 gain = self._voiced_gain
             else:
-                if o > m:  # arrived from a voiced run (or past the newest mark): go on at the next mark
-                    if last:
-                        break
-                    o = float(marks[j + 1])
+                # Unvoiced: the input passes as it is, in grains from the previous output grain to the
+                # next mark (usually 5 ms on; the grain need not wait for that mark to be placed).
+                # Arriving from a voiced run, the first one starts where the output is, so nothing
+                # between the last voiced grain and the next mark is left out.
+                if o > m and last:  # whether what follows is voiced is not decided yet
+                    break
+                centre = src = m if o <= m else round(o)
+                right_end = centre + self._unvoiced if last else marks[j + 1]
+                if right_end - centre < 2:
+                    o = float(right_end)
                     continue
-                # Unvoiced grains reach from the previous mark to the next (exact overlap-add). The next
-                # is usually one 5 ms step on; the grain need not wait for it to be placed.
-                left_in = float(m - marks[j - 1]) if j > 0 else float(self._unvoiced)
-                half_in = float(self._unvoiced) if last else float(marks[j + 1] - m)
-                centre, step, gain = m, half_in, 1.0
-            if m + math.ceil(half_in) + 2 > end:  # the grain's input is not all here yet
+                since = centre - self._last_centre
+                left_in = float(since) if 2 <= since <= self._unvoiced * 2 else float(self._unvoiced)
+                half_in = float(right_end - centre)
+                step, gain = half_in, 1.0
+            if src + math.ceil(half_in) + 2 > end:  # the grain's input is not all here yet
                 break
             right = max(1, round(half_in / f))
             left = max(1, round(left_in / f))
             lo = centre - left - self._base
-            if lo >= 0 and m - self._base - left - 1 >= 0:  # (not at the very start of the stream)
+            if lo >= 0 and src - self._base - left - 1 >= 0:  # (not at the very start of the stream)
                 if f == 1.0:
-                    grain = self._xa(m - left, m + right + 1).astype(np.float64)
+                    grain = self._xa(src - left, src + right + 1).astype(np.float64)
                 else:
-                    pos = m - self._base + np.arange(-left, right + 1) * f
+                    pos = src - self._base + np.arange(-left, right + 1) * f
                     i0 = np.floor(pos).astype(np.int64)
                     frac = pos - i0
                     grain = self._x[i0] * (1.0 - frac) + self._x[i0 + 1] * frac
                 self._y[lo : lo + left + right + 1] += grain * self._window(left, right) * gain
+            self._last_centre = centre
             o += step
         self._out_pos = o
         # forget marks well behind the output
