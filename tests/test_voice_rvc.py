@@ -492,3 +492,24 @@ def test_digital_silence_does_not_stall_the_timeline(work, content768, fcpe):
     assert (steps >= pipe.block_dev).all() and (steps <= pipe.block_dev + 0.02 * 40000).all(), steps
     assert (steps[-5:] == pipe.block_dev).all()  # exact again once there is sound
     assert conv.counters()["resets"] == 1
+
+
+def test_index_and_protect_in_the_stream(work, content768, fcpe):
+    """With an index the new frames are blended (index stage timed), and protect keeps unvoiced
+    frames closer to the raw features; the stream stays finite and continuous."""
+    pytest.importorskip("faiss")
+    from mirage_desktop.voice.converters.rvc.index import write_index
+
+    vectors = np.random.default_rng(1).standard_normal((500, 768)).astype(np.float32)
+    index = write_index(work / "stream.index", vectors, lists=4)
+    outs = {}
+    for protect in (0.5, 0.0):
+        conv = _converter(work, content768, fcpe, index=index, index_rate=0.75, protect=protect)
+        assert conv.describe()["index"] == "stream.index"
+        pipe = BlockPipeline(conv, 40000, PipelineConfig(block_ms=100, gate_db=None))
+        outs[protect] = process_offline(
+            pipe, np.concatenate([_sweep(40000, 0.8), np.zeros(16000, np.float32)])
+        )
+        assert "index_ms" in conv.counters()
+        assert np.isfinite(outs[protect]).all()
+    assert not np.array_equal(outs[0.5], outs[0.0])  # protect changed the unvoiced (silent) part
