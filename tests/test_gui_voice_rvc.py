@@ -147,3 +147,48 @@ def test_a_new_voice_is_swapped_in_on_the_worker_and_a_failed_one_keeps_the_old(
     qtbot.waitUntil(lambda: "kept the previous voice" in vc.message, timeout=5000)
     assert vc.state == LIVE and opened == [str(alto)]
     vc.shutdown()
+
+
+def test_rvc_voice_live_in_the_gui_and_hot_swapped_without_stopping(qtbot, testdata, tmp_path, monkeypatch):
+    """The real voice session (engine, SOLA, overload policy) with an RVC voice chosen in the Voice tab;
+    a second voice is then picked and swapped in while the same stream keeps converting."""
+    pytest.importorskip("torch")
+    from mirage_desktop.gui.voice_session import open_voice_session
+    from mirage_desktop.testmodels.contentvec import build_contentvec
+    from mirage_desktop.voice.converters.rvc.checkpoint import save_random_voice, small_config
+    from tests.test_gui_parts import WAIT_MS, CableMic, FakeSoundDevice, speech
+
+    models = tmp_path / "models"
+    models.mkdir()
+    build_contentvec(models / "vec-768-layer-12.onnx", 768)
+    monkeypatch.setenv("MIRAGE_MODELS_DIR", str(models))
+    monkeypatch.setenv("MIRAGE_DATA_DIR", str(tmp_path / "data"))
+    first = save_random_voice(tmp_path / "first.pth", config=small_config("40k"), seed=1)
+    second = save_random_voice(tmp_path / "second.pth", config=small_config("40k"), seed=2)
+    sd = FakeSoundDevice(speech(testdata)[48000 : 48000 * 12])
+    mic = CableMic()
+    voice = VoiceSettings()
+
+    def opener(v: VoiceSettings):
+        return open_voice_session(v, sd_loader=lambda: sd, vmic_factory=lambda _sd: mic, platform="test")
+
+    vc = VoiceController(voice, opener=opener)
+    controls = VoiceControls(vc)
+    qtbot.addWidget(controls)
+    stats = []
+    vc.stats_ready.connect(stats.append)
+    controls.converter.setCurrentIndex([c[2] for c in CONVERTER_CHOICES].index("rvc"))
+    controls.add_voice(str(first))
+    controls.apply()
+    qtbot.waitUntil(lambda: vc.state == LIVE, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(stats) and stats[-1].converted_blocks > 3, timeout=WAIT_MS * 3)
+    assert stats[-1].converter == "rvc" and stats[-1].block_ms >= 100
+    session = vc._session
+    controls.add_voice(str(second))
+    controls.apply()
+    qtbot.waitUntil(lambda: "second.pth loaded" in vc.message, timeout=60_000)
+    before = stats[-1].converted_blocks
+    assert vc._session is session and session.tap.inner.voice.path.name == "second.pth"
+    qtbot.waitUntil(lambda: stats[-1].converted_blocks > before + 2, timeout=WAIT_MS * 3)
+    vc.shutdown()
+    assert mic.closed
