@@ -14,6 +14,7 @@ Scenarios (seeded):
   no-models    the models are missing: the stage never starts
   lost-boxes   flaky, but while no face is found only the last known boxes are covered (not the frame)
   cover-off    flaky with the privacy cover switched off: the control, it must leak
+  max-faces-1  flaky with only 1 face swapped: every other face must be covered ("others raw")
 
     .venv/bin/python scripts/bench_privacy.py [--max-frames N] [--seed S] [--json FILE]
 """
@@ -33,7 +34,8 @@ from mirage_desktop.testmodels.privacy_bench import LEAK_SHARE, BenchModels, Fau
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 
 
-def scenarios(frames: int, seed: int) -> list[tuple[str, Faults, PrivacyPolicy]]:
+def scenarios(frames: int, seed: int) -> list[tuple[str, Faults, PrivacyPolicy, int | None]]:
+    """(name, faults, policy, max_faces or None for --max-faces)."""
     flaky = Faults(drop_rate=0.2, detector_drop_rate=0.2, swap_none_rate=0.1, seed=seed)
     crashes = Faults(
         drop_rate=0.2,
@@ -45,11 +47,13 @@ def scenarios(frames: int, seed: int) -> list[tuple[str, Faults, PrivacyPolicy]]
         seed=seed,
     )
     return [
-        ("flaky", flaky, PrivacyPolicy()),
-        ("crashes", crashes, PrivacyPolicy()),
-        ("no-models", Faults(models_missing=True, seed=seed), PrivacyPolicy()),
-        ("lost-boxes", flaky, PrivacyPolicy(lost_cover="regions")),
-        ("cover-off", flaky, PrivacyPolicy(enabled=False)),
+        ("flaky", flaky, PrivacyPolicy(), None),
+        ("crashes", crashes, PrivacyPolicy(), None),
+        ("no-models", Faults(models_missing=True, seed=seed), PrivacyPolicy(), None),
+        ("lost-boxes", flaky, PrivacyPolicy(lost_cover="regions"), None),
+        ("cover-off", flaky, PrivacyPolicy(enabled=False), None),
+        # more faces than max_faces: we cannot know which face is the user's, so all others are covered
+        ("max-faces-1", flaky, PrivacyPolicy(), 1),
     ]
 
 
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print("-" * len(header))
         for video in videos:
             frames, fps = read_frames(video, args.max_frames)
-            for name, faults, policy in scenarios(len(frames), args.seed):
+            for name, faults, policy, max_faces in scenarios(len(frames), args.seed):
                 r = run_clip(
                     video,
                     models,
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                     policy=policy,
                     frames=frames,
                     fps=fps,
-                    max_faces=args.max_faces,
+                    max_faces=max_faces or args.max_faces,
                 )
                 results.append(r)
                 print(
@@ -107,13 +111,19 @@ def main(argv: list[str] | None = None) -> int:
         f"control with the cover off: {sum(r.leaked for r in control)} of {sum(r.faces for r in control)}"
     )
     print(
+        f"faces beyond max_faces sent raw with the cover on: {sum(r.others_raw for r in guarded)} of "
+        f"{sum(r.others for r in guarded)}; with it off: {sum(r.others_raw for r in control)} of "
+        f"{sum(r.others for r in control)}"
+    )
+    print(
         f"leak = at least {LEAK_SHARE:.0%} of the face box centre unchanged (±2 levels); highest share among "
         f"faces not leaked: {max((r.max_safe_share for r in results), default=0):.3f}; lowest among leaked: "
         f"{min((r.min_leak_share for r in control if r.leaked), default=1):.3f}"
     )
     if args.json:
         args.json.write_text(json.dumps([{**asdict(r), "states": dict(r.states)} for r in results], indent=2))
-    return 1 if any(r.leaked for r in guarded) else 0
+    # a face beyond max_faces sent raw is a leak too: it may be the user's
+    return 1 if any(r.leaked or r.others_raw for r in guarded) else 0
 
 
 if __name__ == "__main__":

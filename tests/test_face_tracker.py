@@ -29,7 +29,12 @@ def detector(tmp_path_factory, testdata) -> ScrfdDetector:
 
 
 class HeadScene:
-    """Obama's head (cut from faces/obama.jpg) moved by a known similarity over a textured background."""
+    """Obama's head (cut from faces/obama.jpg) moved by a known similarity over a textured background.
+
+    The cut leaves out the red curtain at the photo's sides: the stand-in detector's skin mask takes
+    it for skin, and where a strip of it meets the grey background it reports a small false face.
+    The tracker returns every face it finds, so that false face would be tracked (and lost) too.
+    """
 
     def __init__(self, testdata: Path) -> None:
         photo = cv2.imread(str(testdata / "faces" / "obama.jpg"))
@@ -37,9 +42,10 @@ class HeadScene:
         small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         kps = OBAMA_KPS * scale
         centre = kps.mean(axis=0)
-        x0, y0 = (centre - [105, 125]).astype(int)
-        self.head = small[y0 : y0 + 260, x0 : x0 + 210]
-        self.head_centre = np.array([105.0, 125.0])
+        # 176 × 260 around the keypoints' centre, between the two curtain strips
+        x0, y0 = (centre - [95, 125]).astype(int)
+        self.head = small[y0 : y0 + 260, x0 : x0 + 176]
+        self.head_centre = np.array([95.0, 125.0])
         rng = np.random.default_rng(7)
         noise = cv2.GaussianBlur(rng.normal(0, 1, CANVAS).astype(np.float32), (0, 0), 6)
         grey = np.clip(110 + 25 * noise / noise.std(), 0, 255).astype(np.uint8)
@@ -88,18 +94,31 @@ def scene(testdata) -> HeadScene:
 def test_tracked_keypoints_follow_known_motion(detector, scene, smoothing, mean_px, max_px):
     # Keypoints move up to ~6 px per frame here (180 px/s): unsmoothed, flow must stay within a
     # pixel or two of the truth; smoothed, the One-Euro filter may trail by a few pixels more.
+    # Truth is the known motion applied to the keypoints of the last detection the tracker ran.
     path = _smooth_path(scene, 40)
     tracker = FaceTracker(detector, detect_interval=1000, smoothing=smoothing)
     first = tracker.update(scene.frame(path[0]), 0.0)
     assert len(first) == 1
+    looks = [(0, detector.detect(scene.frame(path[0]), max_faces=1)[0])]
     errors = []
     for t in range(1, len(path)):
+        detections = tracker.counters()["detections_run"]
         faces = tracker.update(scene.frame(path[t]), t / FPS)
         assert len(faces) == 1 and faces[0].track_id == first[0].track_id
-        truth = _apply(_relative(path[t], path[0]), first[0].kps)
+        if tracker.counters()["detections_run"] > detections:
+            looks.append((t, detector.detect(scene.frame(path[t]), max_faces=1)[0]))
+        since, look = looks[-1]
+        truth = _apply(_relative(path[t], path[since]), look.kps)
         errors.append(np.linalg.norm(faces[0].kps - truth, axis=1).max())
     counters = tracker.counters()
-    assert counters["detections_run"] == 1 and counters["frames_tracked"] == 39
+    # Flow never gave up. The one look allowed is the scene-change check, and only once the head has
+    # moved off the background the detector last saw (over half a face from its first position).
+    assert counters["redetects_flow"] == counters["redetects_cut"] == counters["redetects_edge"] == 0
+    assert counters["redetects_forced"] == counters["redetects_scene_change"] == len(looks) - 1 <= 1
+    assert counters["detections_run"] == len(looks) and counters["frames_tracked"] == 40 - len(looks)
+    for t, _ in looks[1:]:
+        moved = np.linalg.norm(_apply(path[t] - path[0], scene.head_centre[None]))
+        assert moved > 0.5 * (first[0].box[2] - first[0].box[0]), (t, moved)
     assert np.mean(errors) < mean_px and np.max(errors) < max_px, errors
 
 
@@ -132,6 +151,7 @@ def test_hard_cut_forces_a_detection_on_that_frame(detector, scene, testdata):
     faces = tracker.update(cut, 7 / FPS)
     after = tracker.counters()
     assert after["redetects_forced"] == before["redetects_forced"] + 1
+    assert after["redetects_cut"] == before["redetects_cut"] + 1
     assert after["detections_run"] == before["detections_run"] + 1
     expected = detector.detect(cut, max_faces=1)
     assert len(faces) == len(expected) == 1
@@ -146,7 +166,7 @@ def test_face_leaving_the_frame_is_dropped_not_kept_stale(detector, scene):
     for t in range(32):
         matrix = scene.matrix((300 - 16.0 * t, 220), 0.0, 1.0)
         faces = tracker.update(scene.frame(matrix), t / FPS)
-        head_right_edge = _apply(matrix, np.array([[210.0, 0.0]]))[0, 0]
+        head_right_edge = _apply(matrix, np.array([[float(scene.head.shape[1]), 0.0]]))[0, 0]
         truth = _apply(matrix, scene_kps(scene))
         if head_right_edge < 0:
             gone_frames += 1
@@ -157,7 +177,10 @@ def test_face_leaving_the_frame_is_dropped_not_kept_stale(detector, scene):
         if t < 5:
             assert len(faces) == 1
     assert gone_frames >= 5
-    assert tracker.counters()["faces_tracked"] == 0
+    counters = tracker.counters()
+    assert counters["faces_tracked"] == 0
+    # Once its box was mostly outside, the leaving face was looked for again, not carried by flow.
+    assert counters["redetects_edge"] >= 1 and counters["redetects_cut"] == 0
 
 
 def scene_kps(scene: HeadScene) -> np.ndarray:

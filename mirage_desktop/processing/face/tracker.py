@@ -6,11 +6,21 @@ Per frame:
   detection and tracking both run at that size, results are mapped back to full resolution;
 * when a detection is due (every ``detect_interval`` frames, when there is no face, or right after
   a face was lost) the detector runs on this frame and its faces are matched to the known tracks
-  by box overlap, so each person keeps their ``track_id``;
+  by box overlap, so each person keeps their ``track_id``; a track the detection does not confirm
+  is dropped at once;
+* a detection is also forced, before any flow, when the picture says the last look is out of date
+  (see ``_scene_changed``): a scene cut (the whole thumbnail changed against the previous frame), or
+  the scene *outside the tracked faces* changed against the frame the detector last saw — that is
+  where a new face can appear, and flow only ever follows the faces it already has; and when a
+  tracked face is leaving the frame (its box mostly outside: flow has little left to hold on to);
 * otherwise every track is carried over by optical flow (see ``flow``); if any track's confidence
   falls below ``min_confidence`` the detector runs on this very frame instead, so a returned face
   always belongs to the current frame and is never a stale position;
 * keypoints are smoothed per track with a One-Euro filter.
+
+Every face found is tracked and returned, largest first, not only ``max_faces`` of them: the face
+stage swaps the largest ``max_faces`` and must report the others, unswapped, so the privacy guard
+covers them (it cannot know which face is the user's).
 """
 
 from __future__ import annotations
@@ -33,6 +43,30 @@ MATCH_IOU = 0.3
 LOST_GRACE_FRAMES = 15
 #: a detection further than this share of the face's size from its track restarts the smoothing
 JUMP_RESET = 0.5
+#: width of the grey thumbnail the scene-change measures run on (a few thousand pixels: ~0.05 ms)
+THUMB_WIDTH = 64
+#: mean absolute grey difference (0–255) to the previous frame's thumbnail that is a scene cut.
+#: Measured on the testdata videos: hamilton_clip's three cuts give 27.7–30.5, its largest change
+#: without a cut (fast motion just after one) 13.6; the talking heads stay under 3.7
+CUT_MAD = 20.0
+#: mean absolute grey difference, outside the tracked faces, to the thumbnail of the frame the
+#: detector last ran on, above which the scene has changed enough that a new face may have entered
+#: unseen. Measured (outside the tracked faces): talking_head_d0 at most 0.3, talking_head_long_d9
+#: at most 2.55; hamilton_clip's median 3.4
+CHANGE_MAD = 3.0
+#: running mean (weight ACTIVITY_ALPHA per frame) of the frame-to-frame change outside the faces
+#: above which the scene is busy (a crowd, a moving camera) and the detector runs on every frame:
+#: there, a new face can enter on any frame and no single-frame measure tells it from the rest.
+#: Measured: talking_head_d0 peaks at 0.22, talking_head_long_d9 at 1.68; hamilton_clip's median is
+#: 3.6 and it was 2.4–2.2 on frames 89–90, where a face entered at the edge (the change against the
+#: last detection there was only 1.7, under CHANGE_MAD: this is what catches it)
+BUSY_MAD = 2.0
+ACTIVITY_ALPHA = 0.3
+#: tracked boxes grow by this share of their size before they are left out of the change measure
+#: (their own motion is what flow follows; hair and shoulders move with them)
+CHANGE_MASK_MARGIN = 0.5
+#: a tracked face with less than this share of its box inside the frame is leaving: look again
+MIN_VISIBLE = 0.75
 
 
 class Detector(Protocol):
@@ -96,8 +130,15 @@ class _Counters:
     detections_run: int = 0
     frames_tracked: int = 0
     redetects_forced: int = 0
+    #: why the forced ones ran (a detection may have more than one reason; the first is counted)
+    redetects_cut: int = 0
+    redetects_scene_change: int = 0
+    redetects_edge: int = 0
+    redetects_flow: int = 0
     tracks_started: int = 0
     last_confidence: float = 0.0
+    #: the latest change outside the tracked faces since the last detection (see CHANGE_MAD)
+    last_scene_change: float = 0.0
 
 
 @dataclass(slots=True)
@@ -105,6 +146,11 @@ class _State:
     tracks: list[_Track] = field(default_factory=list)
     lost: list[_Track] = field(default_factory=list)
     grey: np.ndarray | None = None
+    #: thumbnails of the previous frame and of the frame the detector last ran on
+    thumb: np.ndarray | None = None
+    key_thumb: np.ndarray | None = None
+    #: running mean of the frame-to-frame change outside the tracked faces (see BUSY_MAD)
+    activity: float = 0.0
     frame_shape: tuple[int, int] | None = None
     since_detect: int = 0
     next_id: int = 0
@@ -112,7 +158,11 @@ class _State:
 
 
 class FaceTracker:
-    """Detect-and-track loop over a stream of frames; call ``update`` once per frame, in order."""
+    """Detect-and-track loop over a stream of frames; call ``update`` once per frame, in order.
+
+    ``max_faces`` is how many faces the caller swaps; the tracker follows and returns all of them
+    regardless (largest first), so the faces it does not swap can be covered.
+    """
 
     def __init__(
         self,
@@ -160,9 +210,14 @@ class FaceTracker:
             "detections_run": c.detections_run,
             "frames_tracked": c.frames_tracked,
             "redetects_forced": c.redetects_forced,
+            "redetects_cut": c.redetects_cut,
+            "redetects_scene_change": c.redetects_scene_change,
+            "redetects_edge": c.redetects_edge,
+            "redetects_flow": c.redetects_flow,
             "tracks_started": c.tracks_started,
             "faces_tracked": len(self._state.tracks),
             "last_track_confidence": round(c.last_confidence, 3),
+            "last_scene_change": round(c.last_scene_change, 2),
         }
 
     def update(self, image_bgr: np.ndarray, timestamp: float) -> list[DetectedFace]:
@@ -184,6 +239,9 @@ class FaceTracker:
         # Per axis, from the sizes actually produced, so rounding never shifts mapped coordinates.
         scale = np.array([grey.shape[1] / width, grey.shape[0] / height])
 
+        thumb_size = (THUMB_WIDTH, max(1, round(THUMB_WIDTH * grey.shape[0] / grey.shape[1])))
+        thumb = cv2.resize(grey, thumb_size, interpolation=cv2.INTER_AREA)
+
         due = (
             state.force_detect
             or not state.tracks
@@ -191,15 +249,19 @@ class FaceTracker:
             or state.grey.shape != grey.shape  # the processing size changed: flow needs one size
             or state.since_detect >= self.detect_interval - 1
         )
-        if not due and self._track_all(state.grey, grey, scale):
+        reason = "" if due else self._stale_reason(thumb, (height, width))
+        if not due and not reason and self._track_all(state.grey, grey, scale):
             counters.frames_tracked += 1
             state.since_detect += 1
         else:
             if not due:
                 counters.redetects_forced += 1
+                reason = reason or "flow"
+                setattr(counters, f"redetects_{reason}", getattr(counters, f"redetects_{reason}") + 1)
             self._detect(image, scale, counters.frames)
-        state.grey = grey
-        return [
+            state.key_thumb = thumb
+        state.grey, state.thumb = grey, thumb
+        faces = [
             DetectedFace(
                 box=t.box.astype(np.float32),
                 kps=t.smoother(t.kps, timestamp).astype(np.float32),
@@ -208,6 +270,44 @@ class FaceTracker:
             )
             for t in state.tracks
         ]
+        # largest first, as the detector gives them: the face stage swaps the first max_faces
+        return sorted(faces, key=lambda f: f.area, reverse=True)
+
+    def _stale_reason(self, thumb: np.ndarray, shape: tuple[int, int]) -> str:
+        """Why the tracks can no longer stand for what is in this frame ("" when they still can)."""
+        state = self._state
+        previous = state.thumb
+        if (
+            previous is not None
+            and previous.shape == thumb.shape
+            and cv2.absdiff(thumb, previous).mean() >= CUT_MAD
+        ):
+            return "cut"
+        if state.key_thumb is not None and state.key_thumb.shape == thumb.shape:
+            outside = np.ones(thumb.shape, bool)
+            sx, sy = thumb.shape[1] / shape[1], thumb.shape[0] / shape[0]
+            for t in state.tracks:
+                x1, y1, x2, y2 = t.box
+                mx, my = CHANGE_MASK_MARGIN * (x2 - x1), CHANGE_MASK_MARGIN * (y2 - y1)
+                c0, r0 = max(0, int((x1 - mx) * sx)), max(0, int((y1 - my) * sy))
+                c1, r1 = int(np.ceil((x2 + mx) * sx)), int(np.ceil((y2 + my) * sy))
+                outside[r0:r1, c0:c1] = False
+            # with the faces filling the frame there is nowhere else for a face to appear
+            if outside.any():
+                change = float(cv2.absdiff(thumb, state.key_thumb)[outside].mean())
+                step = float(cv2.absdiff(thumb, previous)[outside].mean()) if previous is not None else 0.0
+                state.activity += ACTIVITY_ALPHA * (step - state.activity)
+                self._counters.last_scene_change = change
+                if change >= CHANGE_MAD or state.activity >= BUSY_MAD:
+                    return "scene_change"
+        height, width = shape
+        for t in state.tracks:
+            x1, y1, x2, y2 = t.box
+            area = max((x2 - x1) * (y2 - y1), 1e-6)
+            inside = max(0.0, min(x2, width) - max(x1, 0.0)) * max(0.0, min(y2, height) - max(y1, 0.0))
+            if inside / area < MIN_VISIBLE:
+                return "edge"
+        return ""
 
     def _track_all(self, prev: np.ndarray, cur: np.ndarray, scale: np.ndarray) -> bool:
         """Move every track by flow; False (and nothing moved) when any of them is not trustworthy."""
@@ -235,7 +335,8 @@ class FaceTracker:
         if scale.min() < 1.0:
             size = (round(image.shape[1] * scale[0]), round(image.shape[0] * scale[1]))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        found = self.detector.detect(small, max_faces=self.max_faces)[: self.max_faces]
+        # every face, not max_faces of them: those not swapped must still be reported to be covered
+        found = self.detector.detect(small, max_faces=0)
         state.since_detect = 0
         candidates = state.tracks + [t for t in state.lost if frame - t.last_seen <= LOST_GRACE_FRAMES]
         boxes = np.array([f.box for f in found], dtype=np.float64).reshape(-1, 4) / np.tile(scale, 2)
