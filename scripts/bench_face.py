@@ -141,7 +141,12 @@ def mirage_path(models: dict[str, Path], swap_path: Path, source: np.ndarray, th
     tracker = FaceTracker(ScrfdDetector(det_model.session), detect_interval=5, max_faces=1, proc_max_dim=640)
     swapper = FaceSwapper(factory.create(swap_path), load_emap(swap_path))
     parts = FaceSwapParts(tracker, swapper, FacePaster(), providers=CPU)
-    return FaceSwapProcessor(parts, source_embedding=source, max_faces=1)
+    # the round trip against insightface's paste: "detail" without colour gives an unchanged face
+    # back bit-exact, like the reference's identity case
+    from mirage_desktop.processing.face.look import FaceLook
+
+    look = FaceLook(paste_mode="detail", color_transfer=False)
+    return FaceSwapProcessor(parts, source_embedding=source, max_faces=1, look=look)
 
 
 def run_mirage(proc: FaceSwapProcessor, frames: list[np.ndarray]) -> PathResult:

@@ -69,7 +69,7 @@ def test_enhancer_mouth_mask_and_colour_run_on_every_swapped_frame(placed_models
         "mask:ellipse",
         "mask:mouth",
         "colour",
-        "paste:detail",
+        "paste:replace",
     ]
     assert f"enhanced {data['enhanced_frames']} of 78 frames (gpen_bfr_256" in captured.out
     assert f"swapped faces in {data['frames_swapped']} of 78 frames" in captured.out

@@ -22,6 +22,7 @@ from mirage_desktop.processing.face.face_swap import (
     FaceSwapProcessor,
     build_face_swap_processor,
 )
+from mirage_desktop.processing.face.look import FaceLook
 from mirage_desktop.processing.face.paste import FacePaster
 from mirage_desktop.processing.face.source_face import SourceFaceError, load_source_face
 from mirage_desktop.processing.face.swapper import FaceSwapper, load_emap
@@ -70,7 +71,11 @@ def processor(
     parts = FaceSwapParts(
         EveryFrameTracker(detector), swapper, FacePaster(), source_finder=finder, providers=["cpu"]
     )
-    return FaceSwapProcessor(parts, source_embedding=embedding, max_faces=max_faces, debug_overlay=debug)
+    # "detail" without colour transfer gives an unchanged face back bit-exact: what these checks use
+    look = FaceLook(paste_mode="detail", color_transfer=False)
+    return FaceSwapProcessor(
+        parts, source_embedding=embedding, max_faces=max_faces, debug_overlay=debug, look=look
+    )
 
 
 def video_frames(path: Path, count: int, step: int = 7) -> list[np.ndarray]:

@@ -257,7 +257,7 @@ def test_bad_quality_values_in_the_settings_file_come_up_as_defaults(qtbot) -> N
     try:
         q = window.face_quality
         assert q.enhancer.currentData() == "" and settings.face.enhancer == ""
-        assert q.opacity.value() == 1.0 and q.paste.currentData() == "detail"
+        assert q.opacity.value() == 1.0 and q.paste.currentData() == "replace"
         assert q.mouth_size.value() == 1.0 and q.swapper.currentData() == "inswapper_128"
         assert q.sharpness.value() == 1.5  # a good value is kept
         shown = window.problems.problems[LOAD_AREA]

@@ -88,9 +88,9 @@ def add_face_quality_args(parser: argparse.ArgumentParser) -> None:
         "--color-transfer",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="match the swapped face's colour to yours (no seam)",
+        help="match the swapped face's colour to yours, no seam (on by default)",
     )
-    g.add_argument("--paste-mode", choices=PASTE_MODE_IDS, help="how the face is blended in (detail)")
+    g.add_argument("--paste-mode", choices=PASTE_MODE_IDS, help="how the face is blended in (replace)")
     g.add_argument("--opacity", type=finite_float(0, 1), metavar="0-1", help="swapped face weight (1)")
     g.add_argument("--sharpness", type=finite_float(0, 3), metavar="0-3", help="sharpen the swapped face (0)")
     g.add_argument(

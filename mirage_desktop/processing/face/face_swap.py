@@ -87,6 +87,8 @@ class FaceSwapParts:
     embedder: Embedder | None = None
 
 
+#: a face pasted at less opacity than this counts as not swapped (mostly the real face shows)
+MIN_SWAPPED_OPACITY = 0.5
 #: a failed enhancer is tried again when asked for, at most this often (seconds)
 ENHANCER_RETRY_S = 3.0
 #: map mode re-recognises each tracked face this often (frames); new tracks are recognised at once
@@ -486,7 +488,7 @@ class FaceSwapProcessor(FrameProcessor):
         if enhancer is not None and jobs:
             try:
                 jobs = [self._renderer.enhance(image, job, enhancer, look.enhancer_blend) for job in jobs]
-                enhanced = len(jobs)
+                enhanced = sum(1 for job in jobs if "enhance" in job.ms)
             except (RuntimeError, ValueError) as exc:
                 # a model that fails when run: the swap goes on unenhanced, and the user is told
                 self._enhancer = None
@@ -501,7 +503,10 @@ class FaceSwapProcessor(FrameProcessor):
             if not self._renderer.paste(image, job, look):
                 continue
             done += 1
-            pasted.add(id(job.face))
+            # below half opacity the face shown is mostly the camera's: the guard must treat it as
+            # unswapped (covered while the privacy cover is on), not as a swap
+            if look.opacity >= MIN_SWAPPED_OPACITY:
+                pasted.add(id(job.face))
             if self.debug_overlay:
                 x1, y1, x2, y2 = _box(job.face)
                 frame.annotations.append(

@@ -26,9 +26,9 @@ class FaceLook:
     mouth_mask_size: float = 1.0
     occlusion_mask: bool = False
     #: match the swapped face's colour to the original's inside the mask
-    color_transfer: bool = False
+    color_transfer: bool = True
     #: paste.PASTE_MODES
-    paste_mode: str = "detail"
+    paste_mode: str = "replace"
     #: the frame's own detail kept by the "mix" paste (0 = replace, 1 = detail)
     paste_detail: float = 0.5
     #: the swapped face's weight in the frame (0..1)
