@@ -184,7 +184,19 @@ def wait_running(engine: VoiceEngine, timeout: float = 12.0) -> bool:
     return False
 
 
-CONVERTERS = {"passthrough": PassthroughConverter, "pitch": lambda: PitchShiftConverter(4)}
+def _rvc_timing():
+    from mirage_desktop.voice.converters.rvc.bench import timing_converter
+
+    return timing_converter()
+
+
+CONVERTERS = {
+    "passthrough": PassthroughConverter,
+    "pitch": lambda: PitchShiftConverter(4),
+    # the RVC route (100 ms blocks, its context and lookahead, a small stand-in voice run on every
+    # window) with the input passed on, so the probe's clicks survive: --converters rvc-timing
+    "rvc-timing": _rvc_timing,
+}
 
 
 def live_latency(server_env: dict, seconds: float, routes: list[str], converters: list[str]) -> list[dict]:
@@ -212,6 +224,8 @@ def live_latency(server_env: dict, seconds: float, routes: list[str], converters
                 voice = VoiceSettings(
                     input_device=f"{FAKE_MIC}.monitor", gate_db=-60.0, audio_backend=backend
                 )
+                if name.startswith("rvc"):
+                    voice.block_ms = 100.0  # what the RVC converter runs at (rvc.DEFAULT_BLOCK_MS)
                 engine = build_engine(voice, conv, mic, mic, platform="linux")
                 engine.start()
                 try:

@@ -88,3 +88,37 @@ def rvc_costs(
                 )
                 rows.append(row)
     return rows
+
+
+def timing_converter(folder: Path | None = None, full_size: bool = False):
+    """For the loopback probe: runs a real RVC stand-in (small by default, so it keeps up on a CPU)
+    on every window and returns the input window, time-aligned as RVC's output is. The probe's clicks
+    survive, so the measured latency is the RVC route's (block, context, lookahead, SOLA, compute);
+    a random-weight voice would not reproduce the clicks."""
+    from mirage_desktop.testmodels.contentvec import build_contentvec
+    from mirage_desktop.voice.converters.base import VoiceConverter
+    from mirage_desktop.voice.converters.rvc.checkpoint import save_random_voice, small_config
+    from mirage_desktop.voice.converters.rvc.converter import RVCConverter
+
+    folder = Path(folder or tempfile.mkdtemp(prefix="mirage-rvc-timing-"))
+    config = None if full_size else small_config("40k")
+    inner = RVCConverter(
+        model=save_random_voice(folder / "timing.pth", "v2", "40k", True, config=config),
+        content_model=build_contentvec(folder / "vec-768-layer-12.onnx", 768),
+        device="cpu",
+    )
+
+    class RvcTiming(VoiceConverter):
+        name = "rvc-timing"
+        sample_rate = inner.sample_rate
+        context_s = inner.context_s
+        lookahead_s = inner.lookahead_s
+
+        def start(self, sample_rate: int) -> None:
+            inner.start(sample_rate)
+
+        def convert(self, window):
+            inner.convert(window)
+            return window
+
+    return RvcTiming()
