@@ -135,3 +135,19 @@ def test_bad_converter_options_are_clear_errors():
         create_converter("pitch", formant=5)
     with pytest.raises(VoiceError, match="passthrough, pitch"):
         create_converter("robot")
+
+
+@pytest.mark.parametrize("freq", [100.0, 200.0, 240.0])
+def test_a_tone_whose_period_divides_the_block_is_shifted_not_silenced(freq):
+    """48 kHz / 200 Hz = 240 samples: every block looks like the one before it. The converter's
+    history lookup once took that for "no new samples" and returned silence (seen by the self-test)."""
+    from mirage_desktop.voice.converters.pitch import PitchShiftConverter
+
+    rate = 48000
+    tone = (0.3 * np.sin(2 * np.pi * freq * np.arange(2 * rate) / rate)).astype(np.float32)
+    out = process_offline(BlockPipeline(PitchShiftConverter(4), rate, PipelineConfig(gate_db=None)), tone)
+    tail = out[rate // 2 :]
+    assert np.sqrt(np.mean(tail**2)) > 0.1
+    spectrum = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
+    peak = np.argmax(spectrum) * rate / len(tail)
+    assert abs(peak - freq * 2 ** (4 / 12)) < 2.0
