@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mirage_desktop.voice.av_delay import SyncDelay
 from mirage_desktop.voice.converters.base import VoiceConverter
 from mirage_desktop.voice.frontend import DEFAULT_VAD_LOOKAHEAD_MS, InputFrontEnd
 from mirage_desktop.voice.gate import NoiseGate, rms_db
@@ -73,6 +74,8 @@ class BlockPipeline:
             vad=config.gate_mode == "vad" and config.gate_db is not None,
             vad_lookahead_ms=config.vad_lookahead_ms,
         )
+        # lip sync: holds the finished voice back by the picture's lead (0 = off; see av_delay)
+        self.sync = SyncDelay(device_rate, self.max_block_dev)
         self.block_dev = 0
         self.block_conv = 0
         self.set_block(self.quantize(config.block_ms / 1000 * device_rate))
@@ -108,6 +111,10 @@ class BlockPipeline:
             raise ValueError(f"gate mode must be 'level' or 'vad', not {mode!r}")
         return self.frontend.set_vad(mode == "vad" and self.config.gate_db is not None)
 
+    def set_sync_delay_ms(self, ms: float) -> float:
+        """Hold the voice back by ``ms`` (lip sync; any thread, clamped to 0–300 ms); what is aimed for."""
+        return self.sync.set_target_ms(ms)
+
     def algorithmic_latency_s(self) -> float:
         """Worst case from a sample entering a block to it leaving the splicer, at the device rate."""
         extra = (self.lookahead + self.crossfade + self.search) / self.rate
@@ -142,8 +149,8 @@ class BlockPipeline:
             scratch = self._gate_scratch[: len(out)]
             scratch[:] = out
             self._gate.apply(self.last_level_db, scratch)
-            return out
-        return self._gate.apply(self.last_level_db, out)
+            return self.sync.process(out)
+        return self.sync.process(self._gate.apply(self.last_level_db, out))
 
 
 def process_offline(pipeline: BlockPipeline, audio: np.ndarray) -> np.ndarray:
