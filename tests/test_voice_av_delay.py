@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,37 @@ def test_the_pipeline_holds_the_voice_back_by_the_sync_delay():
     pipe.set_sync_delay_ms(100.0)
     held = process_offline(pipe, clicks(RATE, [12000]))
     assert int(np.argmax(held)) - int(np.argmax(plain)) == round(0.1 * RATE)
+
+
+def test_the_planner_follows_the_pictures_lead_smoothly_and_ignores_jitter():
+    from mirage_desktop.gui.lip_sync import LipSyncPlanner
+
+    plan = LipSyncPlanner()
+    got = [plan.update(180.0, 70.0) for _ in range(40)]
+    # settles on the lead (110 ms) without passing it, and moves in steps of at least the dead band
+    assert plan.target_ms == pytest.approx(110.0, abs=10.0)
+    set_values = [g for g in got if g is not None]
+    assert all(b > a for a, b in itertools.pairwise(set_values))
+    assert all(b - a >= 10.0 for a, b in itertools.pairwise(set_values))
+    assert all(plan.update(180.0 + j, 70.0) is None for j in (-3, 4, -2, 3))  # jitter moves nothing
+    # bounded, never negative (a picture faster than the voice is not waited for)
+    for _ in range(60):
+        plan.update(900.0, 50.0)
+    assert plan.target_ms == pytest.approx(MAX_DELAY_MS)
+    fast = LipSyncPlanner()
+    assert all(fast.update(20.0, 70.0) is None for _ in range(10)) and fast.target_ms == 0.0
+
+
+def test_the_planner_lets_go_when_the_picture_stops_or_lip_sync_is_off():
+    from mirage_desktop.gui.lip_sync import LipSyncPlanner
+
+    plan = LipSyncPlanner()
+    for _ in range(30):
+        plan.update(200.0, 60.0)
+    assert plan.target_ms > 100
+    assert plan.update(None, 60.0) == 0.0  # the camera stopped: no delay at once
+    for _ in range(30):
+        plan.update(200.0, 60.0)
+    plan.enabled = False
+    assert plan.update(200.0, 60.0) == 0.0
+    assert plan.update(200.0, 60.0) is None

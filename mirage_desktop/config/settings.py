@@ -123,6 +123,8 @@ class OutputSettings:
 @dataclass(slots=True)
 class VoiceSettings:
     enabled: bool = False
+    #: lip sync: hold the voice back by the picture's measured lead (≤ 300 ms) while the camera runs
+    lip_sync: bool = True
     #: microphone: "" = system default; on Linux also a PulseAudio source name
     input_device: str = ""
     #: "" = the virtual microphone ("Mirage Microphone"); else a PortAudio output device name

@@ -210,6 +210,9 @@ class MainWindow(QMainWindow):
         c.stats_ready.connect(self.stats.show_video)
         c.stats_ready.connect(self._show_quick_stats)
         c.stats_ready.connect(self._show_stages)
+        # lip sync: the voice waits for the picture by its measured lead
+        c.stats_ready.connect(lambda m: self.voice.set_video_latency_ms(m.latency_ms_p50))
+        c.running_changed.connect(lambda on: on or self.voice.set_video_latency_ms(None))
         self.voice.state_changed.connect(self._voice_state)
         self.voice.stats_ready.connect(self.stats.show_voice)
         # -- widgets → engine

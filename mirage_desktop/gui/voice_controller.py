@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from mirage_desktop.config.settings import VoiceSettings
+from mirage_desktop.gui.lip_sync import LipSyncPlanner
 from mirage_desktop.gui.voice_session import VoiceSession, open_voice_session
 from mirage_desktop.gui.workers import TaskRunner
 from mirage_desktop.voice.converters import rvc
@@ -57,6 +58,13 @@ class VoiceController(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
+        #: the picture's capture→sink latency while the camera pipeline runs (None: not running)
+        self._video_latency_ms: float | None = None
+        self.lip_sync = LipSyncPlanner()
+
+    def set_video_latency_ms(self, ms: float | None) -> None:
+        """The picture's measured latency (GUI thread), for lip sync; None when the camera stops."""
+        self._video_latency_ms = None if ms is None else float(ms)
 
     @property
     def live(self) -> bool:
@@ -167,6 +175,11 @@ class VoiceController(QObject):
         if session is None:
             return
         metrics = session.metrics()
+        self.lip_sync.enabled = self.voice.lip_sync
+        voice_ms = metrics.live_latency_ms or metrics.estimated_latency_ms or None
+        delay = self.lip_sync.update(self._video_latency_ms, voice_ms)
+        if delay is not None:
+            session.engine.set_sync_delay_ms(delay)
         levels = session.levels(metrics)
         self.levels.emit(levels.input_db, levels.output_db)
         self.stats_ready.emit(metrics)

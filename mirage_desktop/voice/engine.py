@@ -249,6 +249,10 @@ class VoiceEngine:
         """Noise suppression on/off while streaming; returns "" or why it stays off."""
         return self.pipeline.set_denoise(on)
 
+    def set_sync_delay_ms(self, ms: float) -> float:
+        """Lip sync: hold the voice back by ``ms`` (0–300; any thread, no restart); what is aimed for."""
+        return self.pipeline.set_sync_delay_ms(ms)
+
     def set_gate_mode(self, mode: str) -> str:
         """``"level"`` or ``"vad"`` while streaming; returns "" or why the VAD gate stays off."""
         return self.pipeline.set_gate_mode(mode)
@@ -449,6 +453,8 @@ class VoiceEngine:
         m.device_input_latency_ms = round(lat_in * 1000, 2)
         m.device_output_latency_ms = round(lat_out * 1000, 2)
         m.estimated_latency_ms = round(m.algorithmic_latency_ms + m.buffer_ms + (lat_in + lat_out) * 1000, 2)
+        m.sync_delay_ms = round(pipe.sync.delay_ms, 2)
+        m.sync_target_ms = round(pipe.sync.target_ms, 2)
         samples = list(self._latency_samples)
         if samples:
             m.live_latency_ms = round(samples[-1] * 1000, 2)

@@ -32,6 +32,10 @@ class VoiceMetrics:
     live_latency_ms: float = 0.0
     live_latency_ms_max: float = 0.0
     latency_drift_ms: float = 0.0
+    #: lip sync: how long the voice is held back for the picture now, and what it is moving toward
+    #: (on top of the latencies above)
+    sync_delay_ms: float = 0.0
+    sync_target_ms: float = 0.0
     blocks: int = 0
     converted_blocks: int = 0
     #: blocks whose conversion was not ready in time and were replaced by the fallback (dry or silence)
