@@ -597,3 +597,16 @@ def test_the_ellipse_leaves_the_crop_corners_where_the_box_changes_them(models, 
         assert with_box > 2.5 and with_ellipse < 0.85 * with_box, (cx, cy, with_box, with_ellipse)
     centre = crop_point(face, 64, 70)
     assert change_at(outs["ellipse"], image, centre) > 15.0
+
+
+def test_the_look_mirrors_the_face_settings_field_for_field():
+    """FaceLook.from_settings copies by name, and a default changed in one place only would make
+    the CLI, the window and a bare FaceSwapProcessor look different."""
+    import dataclasses
+
+    from mirage_desktop.config.settings import FaceSettings
+
+    face = FaceSettings()
+    for f in dataclasses.fields(FaceLook):
+        assert getattr(face, f.name) == f.default, f.name
+    assert FaceLook.from_settings(face) == FaceLook()

@@ -109,25 +109,26 @@ def add_face_quality_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_FIELDS = {
-    "swapper": "swapper",
-    "enhancer": "enhancer",
-    "enhancer_blend": "enhancer_blend",
-    "codeformer_fidelity": "codeformer_fidelity",
-    "face_mask": "face_mask",
-    "mouth_mask": "mouth_mask",
-    "mouth_mask_size": "mouth_mask_size",
-    "occlusion_mask": "occlusion_mask",
-    "color_transfer": "color_transfer",
-    "paste_mode": "paste_mode",
-    "opacity": "opacity",
-    "sharpness": "sharpness",
-}
+#: each option's dest is the FaceSettings field it sets
+_FIELDS = (
+    "swapper",
+    "enhancer",
+    "enhancer_blend",
+    "codeformer_fidelity",
+    "face_mask",
+    "mouth_mask",
+    "mouth_mask_size",
+    "occlusion_mask",
+    "color_transfer",
+    "paste_mode",
+    "opacity",
+    "sharpness",
+)
 
 
 def apply_face_quality_args(settings: Settings, args: argparse.Namespace) -> None:
-    for arg, key in _FIELDS.items():
-        value = getattr(args, arg, None)
+    for key in _FIELDS:
+        value = getattr(args, key, None)
         if value is not None:
             setattr(settings.face, key, value)
     if getattr(args, "map_threshold", None) is not None:

@@ -6,7 +6,7 @@ changing it never restarts the pipeline (models that a new look needs load besid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from mirage_desktop.processing.face.enhancers.base import DEFAULT_FIDELITY
 
@@ -38,20 +38,8 @@ class FaceLook:
 
     @classmethod
     def from_settings(cls, face) -> FaceLook:  # FaceSettings (config must not import processing)
-        return cls(
-            enhancer=face.enhancer,
-            enhancer_blend=face.enhancer_blend,
-            codeformer_fidelity=face.codeformer_fidelity,
-            face_mask=face.face_mask,
-            mouth_mask=face.mouth_mask,
-            mouth_mask_size=face.mouth_mask_size,
-            occlusion_mask=face.occlusion_mask,
-            color_transfer=face.color_transfer,
-            paste_mode=face.paste_mode,
-            paste_detail=face.paste_detail,
-            opacity=face.opacity,
-            sharpness=face.sharpness,
-        )
+        """The look a FaceSettings describes: every field here has its namesake there."""
+        return cls(**{f.name: getattr(face, f.name) for f in fields(cls)})
 
     def active_stages(self) -> list[str]:
         """Names of the stages this look runs, in order (for the preview and the stats)."""
