@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -71,6 +72,8 @@ class Frame:
     #: presentation timestamp in the source media, in ``time_base`` units (None: a live source)
     pts: int | None = None
     time_base: Fraction | None = None
+    #: faces found ahead of processing by a pipelined detection stage (None: not looked for yet)
+    faces: list[Any] | None = None
 
     @property
     def media_time(self) -> float | None:

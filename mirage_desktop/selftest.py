@@ -127,7 +127,7 @@ def run_pipeline(
             raise FileNotFoundError(f"self-test model {path} is missing")
         return path
 
-    processor = build_face_swap_processor(settings.face, model_path, source_image=face)
+    processor = build_face_swap_processor(settings.face, model_path, source_image=face, live=False)
     chain = ProcessorChain([processor])
     source: FrameSource = (
         VideoFileSource(video, loop=False, paced=False) if video else TestPatternSource(640, 360, paced=False)

@@ -409,7 +409,8 @@ def test_the_real_face_stage_takes_the_controllers_changes():
     stage = FaceSwapProcessor(parts, look=FaceLook(enhancer="gpen_bfr_512", opacity=0.8))
     caps: list[float] = []
     quality = AdaptiveQuality(stage, caps.append, 30.0)
-    assert set(quality.controller.knobs) == {"fps", "enhancer", "resolution"}
+    # the face stage reuses its latest swap between swaps (temporal reuse): the swap-rate rung is there
+    assert set(quality.controller.knobs) == {"fps", "enhancer", "resolution", "swap_rate"}
     deadline, i = time.perf_counter() + 10.0, 0
     while quality.controller.level < len(quality.controller.levels) - 1 and time.perf_counter() < deadline:
         quality.observe(500.0, i / 30)  # judged only once a newly chosen enhancer has loaded
@@ -418,3 +419,4 @@ def test_the_real_face_stage_takes_the_controllers_changes():
     assert stage.look == FaceLook(enhancer="", opacity=0.8)  # only the enhancer was changed
     assert stage.enhancer_state == "off"
     assert parts.tracker.proc_max_dim == 256 and caps == [24.0, 20.0, 15.0]
+    assert stage.swap_interval == 3

@@ -94,6 +94,13 @@ def add_face_quality_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--opacity", type=finite_float(0, 1), metavar="0-1", help="swapped face weight (1)")
     g.add_argument("--sharpness", type=finite_float(0, 3), metavar="0-3", help="sharpen the swapped face (0)")
     g.add_argument(
+        "--temporal-reuse",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live: swap on its own thread as often as the machine can and show the latest swapped "
+        "face on every frame, mouth live (on by default; a file always swaps every frame)",
+    )
+    g.add_argument(
         "--map",
         action="append",
         type=_map_pair,
@@ -118,6 +125,7 @@ _FIELDS = (
     "face_mask",
     "mouth_mask",
     "mouth_mask_size",
+    "temporal_reuse",
     "occlusion_mask",
     "color_transfer",
     "paste_mode",

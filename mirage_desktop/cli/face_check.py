@@ -31,7 +31,7 @@ def check_face(settings: Settings) -> FaceCheck:
         read_image(Path(settings.face.source_face))  # seconds before the models would have told us
     except SourceFaceError as exc:
         return FaceCheck(problem=str(exc))
-    processors = face_processors(settings)
+    processors = face_processors(settings, live=False)  # a file: every frame gets its own swap
     for processor in processors:
         try:
             processor.start()  # idempotent: the chain's start() on the processing thread is then a no-op

@@ -54,6 +54,9 @@ class VideoSettings:
     quality_pins: str = ""
     #: the lowest frame rate the controller may go down to
     quality_min_fps: float = 15.0
+    #: live: find the faces of the next frame on their own thread while this one is swapped
+    #: (MIRAGE_PIPELINED_DETECTION)
+    pipelined_detection: bool = True
 
 
 @dataclass(slots=True)
@@ -77,6 +80,10 @@ class FaceSettings:
     debug_overlay: bool = False
     #: cover a chosen face that could not be swapped (never send the real face); off = the user accepts it
     privacy_cover: bool = True
+    #: live: the swapper runs on its own thread as often as the machine allows and every frame shows
+    #: the latest swapped face on the current head position, the mouth live (MIRAGE_TEMPORAL_REUSE);
+    #: off = every frame waits for its own swap (a CPU then gives about one frame a second)
+    temporal_reuse: bool = True
     #: the swapper family (processing/face/swappers: inswapper_128, hyperswap_1a_256, ...)
     swapper: str = "inswapper_128"
     #: face enhancer run on every swapped face ("" = none; processing/face/enhancers)
@@ -490,6 +497,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "MIRAGE_QUALITY_PINS": ("video", "quality_pins", str),
     "MIRAGE_CODEFORMER_FIDELITY": ("face", "codeformer_fidelity", float),
     "MIRAGE_ENHANCER": ("face", "enhancer", str),
+    "MIRAGE_TEMPORAL_REUSE": ("face", "temporal_reuse", _parse_bool),
+    "MIRAGE_PIPELINED_DETECTION": ("video", "pipelined_detection", _parse_bool),
 }
 
 

@@ -40,7 +40,7 @@ class PipelineRequest:
 
 
 def face_processors(
-    settings: Settings, model_path: Callable[[str], Path] | None = None
+    settings: Settings, model_path: Callable[[str], Path] | None = None, live: bool = True
 ) -> list[FrameProcessor]:
     """The face swap, when it is switched on and has a face to wear. Models load later, on the
     processing thread, so a missing model shows up as a message and pass-through, not a crash."""
@@ -52,7 +52,7 @@ def face_processors(
         from mirage_desktop.models import ModelStore
 
         model_path = ModelStore().path
-    return [build_face_swap_processor(settings.face, model_path)]
+    return [build_face_swap_processor(settings.face, model_path, live=live)]
 
 
 def recording_sound(spec: SourceSpec, suffix: str):
@@ -92,7 +92,9 @@ def build_pipeline(
         on_problem=problem,
     )
     processors: list[FrameProcessor] = (
-        list(request.processors) or face_processors(settings, request.model_path) or [PassThroughProcessor()]
+        list(request.processors)
+        or face_processors(settings, request.model_path, live=request.live)
+        or [PassThroughProcessor()]
     )
     if settings.face.debug_overlay:
         processors.append(DebugOverlayProcessor(lambda: pipeline_ref[0].metrics() if pipeline_ref else None))
@@ -121,6 +123,7 @@ def build_pipeline(
             adaptive_quality=video.adaptive_quality,
             quality_pins=tuple(p.strip() for p in video.quality_pins.split(",") if p.strip()),
             quality_min_fps=video.quality_min_fps,
+            pipelined=video.pipelined_detection,
         ),
         metrics=collector,
         on_problem=on_problem,

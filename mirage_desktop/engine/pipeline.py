@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from mirage_desktop.sources.base import FrameSource, Pacer, SourceError, SourceE
 log = logging.getLogger(__name__)
 
 ProblemListener = Callable[[str, str], None]  # (area, message); an empty message clears the area
+#: a late frame is shown anyway when the picture has not changed for this long
+FREEZE_GUARD_S = 0.5
 
 
 @dataclass(slots=True)
@@ -46,6 +49,12 @@ class PipelineOptions:
     adaptive_quality: bool = False
     quality_pins: tuple[str, ...] = ()
     quality_min_fps: float = 15.0
+    #: live only: a frame that reaches the output more than this long after the voice that goes with
+    #: it (capture age − the voice's lip-sync delay) is dropped rather than shown late; 0 = never
+    late_drop_ms: float = 150.0
+    #: live only: run the face stage's detection/tracking of frame N+1 on its own thread while frame
+    #: N is swapped and pasted (processors with ``prepare``); the hand-over keeps only the newest
+    pipelined: bool = False
 
 
 class Pipeline:
@@ -66,6 +75,11 @@ class Pipeline:
         self._on_problem = on_problem
         live = self.options.live
         self._to_process: LatestSlot[Frame] = LatestSlot("capture→process", drop_stale=live)
+        #: live + pipelined: capture → [slot] → prepare thread (detection of N+1) → _to_process
+        self._pipelined = live and self.options.pipelined
+        self._to_prepare: LatestSlot[Frame] | None = (
+            LatestSlot("capture→prepare", drop_stale=True) if self._pipelined else None
+        )
         self._to_output: LatestSlot[Frame] = LatestSlot("process→output", drop_stale=live)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -78,22 +92,28 @@ class Pipeline:
         #: the processing loop's own rate cap (0 = none), set live by adaptive quality
         self._process_fps_cap = 0.0
         self.quality: AdaptiveQuality | None = None
+        #: how long the voice is held back for lip sync (ms), set live by whoever runs the voice
+        self._voice_delay_ms = 0.0
+        self._late_dropped = 0
+        self._recent_late_ms: deque[float] = deque(maxlen=31)
 
     # -- control ---------------------------------------------------------------------------
     def start(self) -> None:
         if self._threads:
             raise RuntimeError("pipeline already started")
-        for name, target in (
-            ("mirage-capture", self._capture_loop),
-            ("mirage-process", self._process_loop),
-            ("mirage-output", self._output_loop),
-        ):
+        loops = [("mirage-capture", self._capture_loop)]
+        if self._to_prepare is not None:
+            loops.append(("mirage-prepare", self._prepare_loop))
+        loops += [("mirage-process", self._process_loop), ("mirage-output", self._output_loop)]
+        for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        if self._to_prepare is not None:
+            self._to_prepare.close()
         self._to_process.close()
         self._to_output.close()
         self.wait(timeout)
@@ -137,16 +157,24 @@ class Pipeline:
         saves the processing time, not only the output's."""
         self._process_fps_cap = max(0.0, float(fps))
 
+    def set_voice_delay_ms(self, ms: float) -> None:
+        """The voice's lip-sync delay now (any thread): frames later than it + ``late_drop_ms`` drop."""
+        self._voice_delay_ms = max(0.0, float(ms))
+
     def metrics(self) -> MetricsSnapshot:
         problems = list(self.problems.values()) + [p for p in self.chain.problems() if p]
         processors = self.chain.counters()
+        processors["pipelined"] = self._pipelined
         quality = self.quality
         if quality is not None:
             processors.update(quality.counters())
+        processors["late_dropped"] = self._late_dropped
+        processors["voice_delay_ms"] = round(self._voice_delay_ms, 1)
         return self.collector.snapshot(
             source=self.source_info.name if self.source_info else "",
             sinks_active=[s.name for s in self._active_sinks],
             dropped={
+                **({self._to_prepare.name: self._to_prepare.dropped} if self._to_prepare else {}),
                 self._to_process.name: self._to_process.dropped,
                 self._to_output.name: self._to_output.dropped + self._pace_dropped,
             },
@@ -181,17 +209,39 @@ class Pipeline:
                     self.report("source", str(exc))
                     break
                 self.collector.frame_captured()
-                if not self._hand_over(self._to_process, frame):
+                if not self._hand_over(self._to_prepare or self._to_process, frame):
                     break
         except Exception as exc:  # never let a source bug leave the other threads waiting
             log.exception("capture thread failed")
             self.report("source", f"The video source failed: {exc}")
         finally:
-            self._to_process.close()
+            (self._to_prepare or self._to_process).close()
             try:
                 self.source.close()
             except Exception:
                 log.exception("closing the source failed")
+
+    def _prepare_loop(self) -> None:
+        """Detection/tracking of the next frame while the processing thread swaps the one before."""
+        slot = self._to_prepare
+        assert slot is not None
+        try:
+            while True:
+                try:
+                    frame = slot.get(timeout=0.25)
+                except HandoffClosed:
+                    break
+                if frame is None:
+                    continue
+                self.chain.prepare(frame)
+                if not self._hand_over(self._to_process, frame):
+                    break
+        except Exception as exc:
+            log.exception("prepare thread failed")
+            self.report("processing", f"Face detection failed: {exc}")
+        finally:
+            self._to_process.close()
+            slot.close()  # unblock the capture thread if we ended first
 
     def _process_loop(self) -> None:
         pacer: Pacer | None = None
@@ -223,6 +273,8 @@ class Pipeline:
         finally:
             self._to_output.close()
             self._to_process.close()  # unblock the capture thread if we ended first
+            if self._to_prepare is not None:
+                self._to_prepare.close()
             self.chain.close()
 
     def _adapt(self, frame_ms: float, now: float) -> None:
@@ -271,6 +323,7 @@ class Pipeline:
     def _output_loop(self) -> None:
         live = self.options.live
         last: Frame | None = None
+        shown_at = 0.0
         limiter: Pacer | None = None
         try:
             while True:
@@ -290,8 +343,11 @@ class Pipeline:
                     break
                 if live:
                     frame = self._pace(frame, limiter)
+                    if last is not None and self._too_late(frame, shown_at):
+                        continue
                 self._write(frame)
                 last = frame
+                shown_at = time.perf_counter()
                 if self._out_of_sinks():
                     break
         except Exception as exc:
@@ -305,11 +361,32 @@ class Pipeline:
                 except Exception:
                     log.exception("closing sink %s failed", sink.name)
 
+    def _too_late(self, frame: Frame, shown_at: float) -> bool:
+        """Drop a frame that would reach the call too long after its voice (lips out of sync).
+
+        Only a frame late against the run's own steady lateness is dropped: when every frame is late
+        (a slow machine whose lead the voice delay cannot cover) the next one is no better, and
+        dropping would only freeze the picture. Never more than FREEZE_GUARD_S without a frame.
+        """
+        limit = self.options.late_drop_ms
+        if limit <= 0:
+            return False
+        now = time.perf_counter()
+        late_ms = (now - frame.captured_at) * 1000.0 - self._voice_delay_ms
+        recent = self._recent_late_ms
+        recent.append(late_ms)
+        if late_ms <= limit or now - shown_at >= FREEZE_GUARD_S:
+            return False
+        if len(recent) >= 5 and sorted(recent)[len(recent) // 2] > limit:
+            return False  # the steady state is this late: not a spike
+        self._late_dropped += 1
+        return True
+
     def _out_of_sinks(self) -> bool:
         if not (self.options.stop_without_sinks and self.sinks) or self._active_sinks:
             return False
         self._stop.set()
-        self._to_process.close()  # capture and processing end at their next hand-over
+        (self._to_prepare or self._to_process).close()  # capture and processing end at their next hand-over
         return True
 
     def _pace(self, frame: Frame, limiter: Pacer | None) -> Frame:

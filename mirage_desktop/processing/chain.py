@@ -73,6 +73,21 @@ class ProcessorChain:
         """The user's switch for the privacy cover (FaceSettings.privacy_cover), live."""
         self.guard.set_enabled(enabled)
 
+    def prepare(self, frame: Frame) -> None:
+        """The look-ahead part of each processor that has one (``prepare``: the face stage's
+        detection), run on the pipeline's prepare thread one frame ahead of ``process``. A failure
+        here only means ``process`` does that work itself."""
+        for state in self._states:
+            prepare = getattr(state.processor, "prepare", None)
+            if prepare is None or not state.enabled or state.failed or not state.started:
+                continue
+            t0 = time.perf_counter()
+            try:
+                prepare(frame)
+            except Exception:
+                log.debug("prepare of %s failed", state.processor.name, exc_info=True)
+            frame.stage_ms[f"{state.processor.name}.prepare"] = (time.perf_counter() - t0) * 1000.0
+
     def process(self, frame: Frame) -> Frame:
         for state in self._states:
             guarded = state is self._face_state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from mirage_desktop.processing.face.job import FaceJob
 from mirage_desktop.processing.face.look import FaceLook
 from mirage_desktop.processing.face.paste import FacePaster
 from mirage_desktop.processing.face.render import Enhancer, FaceRenderer
+from mirage_desktop.processing.face.reuse import SwapCache, SwappedFace, SwapTask, SwapWorker, swap_task
 from mirage_desktop.processing.face.source_face import SourceFace, SourceFaceError, load_source_face
 from mirage_desktop.processing.face.swapper import FaceSwapper
 from mirage_desktop.processing.face.swappers import DEFAULT_SWAPPER, Swapper, load_swapper_model
@@ -93,6 +95,9 @@ MIN_SWAPPED_OPACITY = 0.5
 ENHANCER_RETRY_S = 3.0
 #: map mode re-recognises each tracked face this often (frames); new tracks are recognised at once
 MAP_REFRESH_FRAMES = 15
+#: temporal reuse on its own thread: how long a frame waits for its own swap (a GPU makes it in time,
+#: so every frame is swapped fresh; a CPU does not, and the frame shows the latest swap instead)
+FRESH_WAIT_S = 0.02
 
 
 @dataclass(slots=True)
@@ -113,6 +118,9 @@ class _StageCounters:
     map_matched: int = 0
     map_bystanders: int = 0
     map_unknown: int = 0
+    fresh_frames: int = 0
+    reused_frames: int = 0
+    swap_age_ms: float = 0.0
 
 
 class FaceSwapProcessor(FrameProcessor):
@@ -140,6 +148,8 @@ class FaceSwapProcessor(FrameProcessor):
         debug_overlay: bool = False,
         look: FaceLook | None = None,
         swapper_id: str = DEFAULT_SWAPPER,
+        temporal_reuse: bool = False,
+        live_mouth: bool = True,
     ) -> None:
         if parts is None and loader is None:
             raise ValueError("FaceSwapProcessor needs its parts or a loader")
@@ -175,6 +185,15 @@ class FaceSwapProcessor(FrameProcessor):
         self._renderer = FaceRenderer()
         self._stage = _StageCounters()
         self._closed = False
+        # temporal reuse (reuse.py): the swapper on its own thread, or every Nth frame in line
+        self._reuse_async = bool(temporal_reuse)
+        self._swap_interval = 1
+        #: on frames that show an earlier swap, the mouth (which moves most) is the camera's
+        self.live_mouth = live_mouth
+        self._cache = SwapCache()
+        self._worker: SwapWorker | None = None
+        self._last_swap_frame = -(10**9)
+        self._track_lock = threading.Lock()
         if parts is not None:
             self._apply_pending()
             self._want_enhancer(self._look, wait=True)
@@ -351,6 +370,23 @@ class FaceSwapProcessor(FrameProcessor):
         if self._parts is not None:
             self._want_enhancer(look, wait=False)
 
+    @property
+    def temporal_reuse(self) -> bool:
+        return self._reuse_async
+
+    def set_temporal_reuse(self, on: bool) -> None:
+        """Swap on the swapper's own thread at the rate the machine allows (live), or in line."""
+        self._reuse_async = bool(on)
+
+    @property
+    def swap_interval(self) -> int:
+        return self._swap_interval
+
+    def set_swap_interval(self, every: int) -> None:
+        """Start a swap at most every ``every`` frames, showing the latest one between (adaptive
+        quality's swap-rate rung); 1 = every frame (on its own thread: as often as it can)."""
+        self._swap_interval = max(1, int(every))
+
     def set_swapper(self, swapper_id: str, wait: bool = False) -> None:
         """Switch the swapper family (e.g. to hyperswap_1a_256); identities are re-made for it."""
         if swapper_id == self._swapper_id or self._parts is None:
@@ -448,6 +484,20 @@ class FaceSwapProcessor(FrameProcessor):
             threading.Thread(target=work, name="face-model-loader", daemon=True).start()
 
     # --- per frame -----------------------------------------------------------------------------------
+    def prepare(self, frame: Frame) -> None:
+        """Find this frame's faces ahead of ``process`` (the pipeline's prepare thread, one frame ahead)."""
+        parts = self._parts
+        if parts is None or self._swapper is None:
+            return
+        t0 = time.perf_counter()
+        frame.faces = self._track(parts, frame)
+        frame.stage_ms["face.detect_track"] = (time.perf_counter() - t0) * 1000.0
+
+    def _track(self, parts: FaceSwapParts, frame: Frame) -> list[DetectedFace]:
+        # the tracker keeps state from frame to frame: one frame at a time, in order
+        with self._track_lock:
+            return parts.tracker.update(frame.image, frame.captured_at)
+
     def process(self, frame: Frame) -> Frame:
         parts = self._parts
         swapper = self._swapper
@@ -455,9 +505,12 @@ class FaceSwapProcessor(FrameProcessor):
             return frame
         self._frames += 1
         t0 = time.perf_counter()
-        faces = parts.tracker.update(frame.image, frame.captured_at)
+        if frame.faces is None:
+            faces = self._track(parts, frame)
+            frame.stage_ms["face.detect_track"] = (time.perf_counter() - t0) * 1000.0
+        else:
+            faces = frame.faces
         t1 = time.perf_counter()
-        frame.stage_ms["face.detect_track"] = (t1 - t0) * 1000.0
         # one read each: a concurrent change lands on the next frame
         identity, face_map, look, enhancer = self._identity, self._map, self._look, self._enhancer
         if face_map:
@@ -475,6 +528,8 @@ class FaceSwapProcessor(FrameProcessor):
         image = frame.image
         if not image.flags.writeable:
             image = frame.image = image.copy()
+        if self._reuse_async or self._swap_interval > 1:
+            return self._process_reusing(frame, faces, plan, bystanders, swapper, look, enhancer, t1)
         # every face is cropped (and enhanced) from the unpasted frame before any is pasted, so
         # overlapping faces never read a pasted neighbour
         jobs: list[FaceJob] = []
@@ -534,6 +589,117 @@ class FaceSwapProcessor(FrameProcessor):
             tuple(FaceRegion(_box(f), id(f) in pasted, id(f) in bystanders) for f in faces)
         )
         return frame
+
+    def _process_reusing(
+        self,
+        frame: Frame,
+        faces: list[DetectedFace],
+        plan: list[tuple[DetectedFace, SourceIdentity]],
+        bystanders: set[int],
+        swapper: Swapper,
+        look: FaceLook,
+        enhancer: Enhancer | None,
+        t1: float,
+    ) -> Frame:
+        """Temporal reuse (reuse.py): start a swap when one is due, show each face's latest swap."""
+        image, now = frame.image, frame.captured_at
+        worker = self._worker
+        if worker is not None and worker.failure is not None:
+            failure, self._worker = worker.failure, None
+            worker.close(timeout=0)
+            raise ProcessorError(f"Face swap stopped: {failure}") from failure
+        due = plan and self._frames - self._last_swap_frame >= self._swap_interval
+        if due and (not self._reuse_async or worker is None or worker.idle):
+            task = SwapTask(
+                seq=self._frames,
+                image=image.copy() if self._reuse_async else image,
+                captured_at=now,
+                faces=tuple(
+                    (f, w.latent if w.swapper in ("", swapper.name) else swapper.latent(w.embedding), id(w))
+                    for f, w in plan
+                ),
+                swapper=swapper,
+                enhancer=enhancer,
+                enhancer_blend=look.enhancer_blend,
+            )
+            self._last_swap_frame = self._frames
+            if self._reuse_async:
+                if worker is None:
+                    worker = self._worker = SwapWorker(self._cache, self._swap_done)
+                worker.submit(task)
+                # a machine that swaps within a frame shows every frame's own swap
+                if worker.swap_ms <= FRESH_WAIT_S * 1500.0:
+                    worker.wait_done(task.seq, FRESH_WAIT_S)
+            else:
+                made, enhanced, problem = swap_task(self._renderer, task)
+                self._cache.put(made, time.perf_counter())
+                self._swap_done(task, made, enhanced, problem)
+        t2 = time.perf_counter()
+        jobs: list[FaceJob] = []
+        reused = fresh = 0
+        enhanced_shown = 0
+        for face, _who in plan:
+            cached = self._cache.find(face, now)
+            if cached is None:
+                continue  # no swap of this face yet: unswapped, so the guard covers it
+            job = self._renderer.reuse(image, face, cached.size, cached.template, cached.result, cached.mask)
+            if job is None:
+                continue
+            if cached.captured_at >= now:
+                fresh += 1
+            else:
+                reused += 1
+                self._stage.swap_age_ms = (now - cached.captured_at) * 1000.0
+            enhanced_shown += int(cached.enhanced)
+            jobs.append(job)
+        self._cache.forget_except({f.track_id for f in faces}, now)
+        # an earlier swap has an earlier mouth: the camera's mouth keeps the lips on the voice
+        finish_look = look
+        if reused and self.live_mouth and not look.mouth_mask:
+            finish_look = dataclasses.replace(look, mouth_mask=True)
+        jobs = [self._renderer.finish(job, finish_look) for job in jobs]
+        t3 = time.perf_counter()
+        done = 0
+        pasted: set[int] = set()
+        for job in jobs:
+            if not self._renderer.paste(image, job, look):
+                continue
+            done += 1
+            if look.opacity >= MIN_SWAPPED_OPACITY:
+                pasted.add(id(job.face))
+            if self.debug_overlay:
+                x1, y1, x2, y2 = _box(job.face)
+                frame.annotations.append(
+                    Annotation(
+                        box=(x1, y1, x2, y2), label="SWAP*" if reused else "SWAP", points=job.face.kps.copy()
+                    )
+                )
+        t4 = time.perf_counter()
+        frame.stage_ms["face.swap"] = (t2 - t1) * 1000.0
+        frame.stage_ms["face.mask"] = (t3 - t2) * 1000.0
+        frame.stage_ms["face.paste"] = (t4 - t3) * 1000.0
+        if done:
+            self._stage.swapped_frames += 1
+            if reused:
+                self._stage.reused_frames += 1
+            else:
+                self._stage.fresh_frames += 1
+        if enhanced_shown:
+            self._stage.enhanced_frames += 1
+            self._stage.enhanced_faces += enhanced_shown
+        self._swap_faces_last = done
+        self._total_faces_swapped += done
+        frame.face_outcome = FaceOutcome(
+            tuple(FaceRegion(_box(f), id(f) in pasted, id(f) in bystanders) for f in faces)
+        )
+        return frame
+
+    def _swap_done(self, task: SwapTask, made: list[SwappedFace], enhanced: int, problem: str | None) -> None:
+        """A swap finished (swapper thread, or in line): account the enhancer's work and failures."""
+        if problem is not None and self._enhancer is task.enhancer:
+            self._enhancer = None
+            self._enhancer_state = f"failed: {problem}"
+            self._say(f"Face enhancer off: {problem}")
 
     def _plan_map(
         self, image: np.ndarray, faces: list[DetectedFace], face_map: tuple[MapEntry, ...]
@@ -604,6 +770,13 @@ class FaceSwapProcessor(FrameProcessor):
             "map_faces_matched": self._stage.map_matched,
             "map_bystanders": self._stage.map_bystanders,
             "map_unrecognised": self._stage.map_unknown,
+            "swap_mode": self._swap_mode(),
+            "swap_refresh_hz": round(self._cache.refresh_hz(), 2),
+            "swaps_run": self._cache.swaps,
+            "swap_ms": round(self._worker.swap_ms, 1) if self._worker is not None else None,
+            "swap_age_ms": round(self._stage.swap_age_ms, 1),
+            "frames_fresh_swap": self._stage.fresh_frames,
+            "frames_reused_swap": self._stage.reused_frames,
             "face_swap_source": self._identity.label if self._identity else "",
             "face_swap_notice": self.notice or "",
         }
@@ -618,9 +791,20 @@ class FaceSwapProcessor(FrameProcessor):
             out = {**self._closed_counters, **out}
         return out
 
+    def _swap_mode(self) -> str:
+        if self._reuse_async:
+            every = "" if self._swap_interval == 1 else f", at most every {self._swap_interval} frames"
+            return f"own thread, latest swap reused{every}"
+        if self._swap_interval == 1:
+            return "every frame"
+        return f"every {self._swap_interval} frames, reused between"
+
     def close(self) -> None:
         # Final metrics are read after the pipeline stopped: keep what described the run.
         self._closed = True
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
         if self._parts is not None:
             self._closed_counters = self.counters()
         self._parts = None
@@ -644,6 +828,7 @@ def build_face_swap_processor(
     *,
     session_factory: SessionFactory | None = None,
     paster: FacePaster | None = None,
+    live: bool = True,
 ) -> FaceSwapProcessor:
     """The face stage from settings: the one place the CLI, the window and the self-test get it from.
 
@@ -651,6 +836,7 @@ def build_face_swap_processor(
     ``model_path`` is e.g. ``ModelStore().path``; a missing model or unusable provider becomes a
     ProcessorError carrying the user-facing message, so the chain passes frames through (covered).
     A missing or broken *enhancer* only switches the enhancer off, with a message: the swap goes on.
+    ``live``: temporal reuse as the settings say; offline (a file) every frame gets its own swap.
     """
     from mirage_desktop.processing.face.detector import ScrfdDetector
     from mirage_desktop.processing.face.enhancers import load_enhancer
@@ -713,6 +899,7 @@ def build_face_swap_processor(
         debug_overlay=face.debug_overlay,
         look=FaceLook.from_settings(face),
         swapper_id=face.swapper,
+        temporal_reuse=live and face.temporal_reuse,
     )
 
 

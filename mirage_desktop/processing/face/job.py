@@ -31,3 +31,5 @@ class FaceJob:
     kps: np.ndarray
     #: stage name → ms spent on this face
     ms: dict[str, float] = field(default_factory=dict)
+    #: the alignment family of ``matrix`` (align.align_matrix), so a result can be re-aligned later
+    template: str = "arcface"

@@ -75,8 +75,42 @@ class FaceRenderer:
             result=swapped,
             mask=np.ones((swapper.size, swapper.size), np.float32),
             kps=_to_crop(face.kps, matrix),
+            template=swapper.template,
         )
         job.ms["swap"] = (time.perf_counter() - t0) * 1000.0
+        return job
+
+    def reuse(
+        self,
+        image: np.ndarray,
+        face: DetectedFace,
+        size: int,
+        template: str,
+        result: np.ndarray,
+        mask: np.ndarray,
+    ) -> FaceJob | None:
+        """An earlier swap of this face (``result`` in its aligned crop) on this frame's alignment.
+
+        The aligned crop is the same part of the face whatever the head's position, so the earlier
+        crop is placed with the current matrix; ``original`` is this frame's crop, so masks, colour
+        and paste (and the live mouth) all work on the current frame.
+        """
+        t0 = time.perf_counter()
+        try:
+            matrix = align_matrix(face.kps, size, template)
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+        job = FaceJob(
+            face=face,
+            size=size,
+            matrix=matrix,
+            original=warp_crop(image, matrix, size),
+            result=result.copy(),
+            mask=mask.copy(),
+            kps=_to_crop(face.kps, matrix),
+            template=template,
+        )
+        job.ms["reuse"] = (time.perf_counter() - t0) * 1000.0
         return job
 
     def enhance(self, image: np.ndarray, job: FaceJob, enhancer: Enhancer, blend: float) -> FaceJob:
@@ -114,6 +148,7 @@ class FaceRenderer:
             mask=weight,
             kps=_to_crop(job.face.kps, matrix),
             ms=dict(job.ms),
+            template=enhancer.template,
         )
         out.ms["enhance"] = (time.perf_counter() - t0) * 1000.0
         return out
