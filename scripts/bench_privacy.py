@@ -15,6 +15,7 @@ Scenarios (seeded):
   lost-boxes   flaky, but while no face is found only the last known boxes are covered (not the frame)
   cover-off    flaky with the privacy cover switched off: the control, it must leak
   max-faces-1  flaky with only 1 face swapped: every other face must be covered ("others raw")
+  reuse-15     flaky with temporal reuse: a swap every 15 frames, the latest one shown in between
 
     .venv/bin/python scripts/bench_privacy.py [--max-frames N] [--seed S] [--json FILE]
 """
@@ -22,6 +23,7 @@ Scenarios (seeded):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -54,6 +56,8 @@ def scenarios(frames: int, seed: int) -> list[tuple[str, Faults, PrivacyPolicy, 
         ("cover-off", flaky, PrivacyPolicy(enabled=False), None),
         # more faces than max_faces: we cannot know which face is the user's, so all others are covered
         ("max-faces-1", flaky, PrivacyPolicy(), 1),
+        # temporal reuse (a CPU's live path): a swap every 15 frames, the latest one shown between
+        ("reuse-15", dataclasses.replace(flaky, swap_every=15), PrivacyPolicy(), None),
     ]
 
 

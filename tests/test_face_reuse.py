@@ -208,11 +208,20 @@ def test_cache_finds_a_face_by_track_then_by_overlap_and_forgets_old_ones():
     new_track = DetectedFace(np.float32([10, 5, 110, 105]), kps, 0.9, 7)
     elsewhere = DetectedFace(np.float32([300, 300, 400, 400]), kps, 0.9, 8)
     assert cache.find(same, 11.0) is not None
-    assert cache.find(new_track, 11.0) is not None  # the same head under a new track id
-    assert cache.find(elsewhere, 11.0) is None  # someone else: no swap of theirs yet (covered)
-    assert cache.find(same, 14.0) is None  # too old to show
-    cache.forget_except(set(), 14.0)
-    assert cache.find(same, 10.5) is None
+    # the same head under a new track id (re-detected) keeps wearing the swap
+    assert cache.find(new_track, 11.0, identity=0, present=frozenset({7})) is not None
+    assert cache.find(elsewhere, 11.0, identity=0) is None  # someone else: no swap yet (covered)
+    # another source's swap, or one whose own face is in this frame, is never borrowed
+    other = DetectedFace(np.float32([10, 5, 110, 105]), kps, 0.9, 11)
+    assert cache.find(other, 11.0, identity=5) is None
+    assert cache.find(other, 11.0, identity=0, present=frozenset({1, 7, 11})) is None
+    # a slow CPU refreshes every few seconds: the face's own track keeps its swap however old
+    assert cache.find(same, 20.0) is not None
+    cache.forget_except({1}, 30.0)  # track 7 was last shown at 11.0: forgotten; 1 is here: kept
+    assert cache.find(new_track, 30.0, identity=0, present=frozenset({1, 7})) is None
+    assert cache.find(same, 30.0) is not None
+    cache.forget_except(set(), 40.0)
+    assert cache.find(same, 40.0) is None
     assert cache.refresh_hz() == 0.0
     cache.put([], at=10.5)
     assert cache.refresh_hz() == pytest.approx(2.0)

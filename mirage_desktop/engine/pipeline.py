@@ -264,7 +264,9 @@ class Pipeline:
                 frame = self.chain.process(frame)
                 t1 = time.perf_counter()
                 self.collector.frame_processed(frame.stage_ms)
-                self._adapt((t1 - t0) * 1000.0, t1)
+                # pipelined, the slower of the two threads sets the frame rate
+                ahead = sum(ms for name, ms in frame.stage_ms.items() if name.endswith(".prepare"))
+                self._adapt(max((t1 - t0) * 1000.0, ahead), t1)
                 if not self._hand_over(self._to_output, frame):
                     break
         except Exception as exc:

@@ -67,6 +67,8 @@ class Faults:
     restart_at: tuple[int, ...] = ()
     models_missing: bool = False
     seed: int = 0
+    #: temporal reuse: a swap every this many frames, the latest one shown between (1 = every frame)
+    swap_every: int = 1
 
 
 @dataclass(slots=True)
@@ -226,6 +228,7 @@ def _chain(models: BenchModels, plan: _Plan, policy: PrivacyPolicy, max_faces: i
             providers=["CPUExecutionProvider"],
         )
         proc = FaceSwapProcessor(parts, source_embedding=models.embedding, max_faces=max_faces)
+        proc.set_swap_interval(plan.faults.swap_every)
     chain = ProcessorChain([proc], privacy=policy)
     chain.start()
     return chain

@@ -22,7 +22,14 @@ from mirage_desktop.processing.face.job import FaceJob
 from mirage_desktop.processing.face.look import FaceLook
 from mirage_desktop.processing.face.paste import FacePaster
 from mirage_desktop.processing.face.render import Enhancer, FaceRenderer
-from mirage_desktop.processing.face.reuse import SwapCache, SwappedFace, SwapTask, SwapWorker, swap_task
+from mirage_desktop.processing.face.reuse import (
+    SwapCache,
+    SwappedFace,
+    SwapTask,
+    SwapWorker,
+    background_threads,
+    swap_task,
+)
 from mirage_desktop.processing.face.source_face import SourceFace, SourceFaceError, load_source_face
 from mirage_desktop.processing.face.swapper import FaceSwapper
 from mirage_desktop.processing.face.swappers import DEFAULT_SWAPPER, Swapper, load_swapper_model
@@ -638,8 +645,9 @@ class FaceSwapProcessor(FrameProcessor):
         jobs: list[FaceJob] = []
         reused = fresh = 0
         enhanced_shown = 0
-        for face, _who in plan:
-            cached = self._cache.find(face, now)
+        present = frozenset(f.track_id for f in faces)
+        for face, who in plan:
+            cached = self._cache.find(face, now, id(who), present)
             if cached is None:
                 continue  # no swap of this face yet: unswapped, so the guard covers it
             job = self._renderer.reuse(image, face, cached.size, cached.template, cached.result, cached.mask)
@@ -787,8 +795,8 @@ class FaceSwapProcessor(FrameProcessor):
                 out.update(self._parts.tracker.counters())
             except Exception:  # counters are best effort
                 log.debug("tracker counters failed", exc_info=True)
-        else:
-            out = {**self._closed_counters, **out}
+        elif self._closed_counters:
+            return dict(self._closed_counters)  # the run's last figures, taken as it closed
         return out
 
     def _swap_mode(self) -> str:
@@ -802,11 +810,11 @@ class FaceSwapProcessor(FrameProcessor):
     def close(self) -> None:
         # Final metrics are read after the pipeline stopped: keep what described the run.
         self._closed = True
+        if self._parts is not None:
+            self._closed_counters = self.counters()
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.close()
-        if self._parts is not None:
-            self._closed_counters = self.counters()
         self._parts = None
 
 
@@ -843,6 +851,7 @@ def build_face_swap_processor(
     from mirage_desktop.processing.face.tracker import FaceTracker
 
     source = source_image or (Path(face.source_face) if face.source_face else None)
+    reuse = live and face.temporal_reuse
 
     def load() -> FaceSwapParts:
         factory = session_factory or SessionFactory(
@@ -870,7 +879,12 @@ def build_face_swap_processor(
             max_faces=face.max_faces,
             proc_max_dim=face.proc_max_dim,
         )
-        swapper = load_swapper_model(face.swapper, factory, model_path, face.swapper_precision)
+        # with temporal reuse the swapper and enhancer run on the swap thread: one core fewer, so the
+        # picture's own work (detection, paste) is never starved by a swap in progress
+        swap_factory = (
+            dataclasses.replace(factory, intra_op_threads=background_threads()) if reuse else factory
+        )
+        swapper = load_swapper_model(face.swapper, swap_factory, model_path, face.swapper_precision)
         embedder = ArcFaceEmbedder(factory.create(model_path("w600k_r50")))
         photo_detector = detector()
 
@@ -884,10 +898,10 @@ def build_face_swap_processor(
             source_finder=find,
             providers=list(det_model.providers),
             load_enhancer=lambda enhancer_id, fidelity: load_enhancer(
-                enhancer_id, factory, model_path, fidelity
+                enhancer_id, swap_factory, model_path, fidelity
             ),
             load_swapper=lambda swapper_id: load_swapper_model(
-                swapper_id, factory, model_path, face.swapper_precision
+                swapper_id, swap_factory, model_path, face.swapper_precision
             ),
             embedder=embedder,
         )
@@ -899,7 +913,7 @@ def build_face_swap_processor(
         debug_overlay=face.debug_overlay,
         look=FaceLook.from_settings(face),
         swapper_id=face.swapper,
-        temporal_reuse=live and face.temporal_reuse,
+        temporal_reuse=reuse,
     )
 
 

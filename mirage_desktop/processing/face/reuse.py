@@ -9,12 +9,17 @@ most between swaps, is taken live from the camera (the mouth-mask stage). A face
 is reported unswapped, so the privacy guard covers it: the real face is never the fallback.
 
 On a machine that swaps faster than a frame, the face stage waits a few ms for the frame's own swap
-(``fresh_wait_s``), so a GPU still shows a fresh swap on every frame.
+(``FRESH_WAIT_S``), so a GPU still shows a fresh swap on every frame. On a CPU the swapper's thread
+runs at a lower priority with one core fewer than the machine has (``background_threads``), so the
+picture (detection, paste, output) always gets the CPU first and the swap takes what is left: the
+frame rate holds and the refresh rate is what the machine can spare.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -30,7 +35,8 @@ from mirage_desktop.processing.face.types import DetectedFace
 
 log = logging.getLogger(__name__)
 
-#: a swapped face older than this is not shown any more (the face is covered until a new one)
+#: a swap whose track is gone is forgotten once it was not shown for this long; while its face is
+#: tracked it is kept however old it is (a slow CPU refreshes only every few seconds)
 MAX_REUSE_AGE_S = 3.0
 #: how many recent swaps the refresh rate is taken over
 RATE_WINDOW = 8
@@ -74,6 +80,8 @@ class SwapCache:
 
     def __init__(self) -> None:
         self._faces: dict[int, SwappedFace] = {}
+        self._seen: dict[int, float] = {}  # track id → capture time it was last shown
+        self._untracked = -1
         self._lock = threading.Lock()
         self._made: deque[float] = deque(maxlen=RATE_WINDOW)
         self.swaps = 0
@@ -81,34 +89,58 @@ class SwapCache:
     def put(self, faces: Sequence[SwappedFace], at: float) -> None:
         with self._lock:
             for face in faces:
-                self._faces[face.track_id] = face
+                if face.track_id >= 0:
+                    self._faces[face.track_id] = face
+                else:  # an untracked face: found again by overlap only
+                    self._untracked -= 1
+                    self._faces[self._untracked] = face
             self._made.append(at)
             self.swaps += 1
 
-    def find(self, face: DetectedFace, now: float, max_age_s: float = MAX_REUSE_AGE_S) -> SwappedFace | None:
-        """This face's latest swap; a face whose track is new takes the swap it overlaps most."""
+    def find(
+        self,
+        face: DetectedFace,
+        now: float,
+        identity: int | None = None,
+        present: frozenset[int] = frozenset(),
+    ) -> SwappedFace | None:
+        """This face's latest swap. A face whose track is new (the tracker re-detected the same head
+        under a new id) takes the swap it overlaps most among tracks not in this frame (``present``)
+        that wore the same ``identity``: a swapped face of the same source, never someone's own."""
         with self._lock:
-            found = self._faces.get(face.track_id)
-            if found is None or face.track_id < 0:
+            found = self._faces.get(face.track_id) if face.track_id >= 0 else None
+            if found is None:
                 best = 0.3  # IoU a new track of the same head must reach
-                for cached in self._faces.values():
+                for key, cached in reversed(list(self._faces.items())):  # the newest wins a tie
+                    if (key >= 0 and key in present) or (
+                        identity is not None and cached.identity != identity
+                    ):
+                        continue
                     overlap = _iou(cached.box, face.box)
                     if overlap > best:
                         best, found = overlap, cached
-        if found is None or now - found.captured_at > max_age_s:
-            return None
-        return found
+                if found is not None and face.track_id >= 0:
+                    self._faces[face.track_id] = found  # the new track keeps it until its own arrives
+            if found is not None:
+                key = face.track_id if face.track_id >= 0 else self._key_of(found)
+                self._seen[key] = now
+            return found
+
+    def _key_of(self, found: SwappedFace) -> int:
+        return next((k for k, v in self._faces.items() if v is found), found.track_id)
 
     def forget_except(self, track_ids: set[int], now: float) -> None:
-        """Drop swaps of faces that are gone and too old to be found again."""
+        """Drop swaps of tracks that are gone and were not shown for MAX_REUSE_AGE_S."""
         with self._lock:
-            for key in [k for k, v in self._faces.items() if k not in track_ids]:
-                if now - self._faces[key].captured_at > MAX_REUSE_AGE_S:
+            for key in [k for k in self._faces if k not in track_ids]:
+                if now - self._seen.setdefault(key, now) > MAX_REUSE_AGE_S:
                     del self._faces[key]
+                    self._seen.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._faces.clear()
+            self._seen.clear()
 
     def refresh_hz(self) -> float:
         """Swaps a second over the last few (0 until two are made)."""
@@ -213,6 +245,7 @@ class SwapWorker:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        lower_this_thread_priority()
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:
@@ -243,6 +276,30 @@ class SwapWorker:
                 self._busy = False
                 self._done_seq = max(self._done_seq, task.seq)
                 self._cond.notify_all()
+
+
+def background_threads() -> int:
+    """Threads for models that run on the swapper's thread: one core is left for the picture."""
+    from mirage_desktop.runtime.onnx_session import default_intra_op_threads
+
+    return max(1, default_intra_op_threads() - 1)
+
+
+def lower_this_thread_priority() -> bool:
+    """Run the calling thread (and ONNX Runtime work done on it) after the picture's threads."""
+    try:
+        if sys.platform.startswith("linux"):
+            # Linux applies a "process" priority to the one thread whose id is given
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            return True
+        if sys.platform == "win32":
+            import ctypes
+
+            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            return bool(kernel32.SetThreadPriority(kernel32.GetCurrentThread(), -1))  # BELOW_NORMAL
+    except (OSError, AttributeError, ValueError):
+        log.debug("could not lower the swap thread's priority", exc_info=True)
+    return False
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:
