@@ -272,6 +272,12 @@ class EngineController(QObject):
         if self._pipeline is not None:
             self._pipeline.chain.set_privacy_cover(enabled)
 
+    def set_temporal_reuse(self, enabled: bool) -> None:
+        """Swap on its own thread and show the latest swap on every frame (live), or every frame waits."""
+        self.settings.face.temporal_reuse = enabled
+        if self._face_swap is not None:
+            self._face_swap.set_temporal_reuse(enabled)
+
     def toggle_swap(self) -> None:
         self.set_swap_enabled(not self.settings.face.swap_enabled)
 

@@ -199,6 +199,15 @@ class FaceControls(QWidget):
         )
         self.privacy.toggled.connect(controller.set_privacy_cover)
 
+        self.reuse = QCheckBox("Keep the picture smooth on a slow computer")
+        self.reuse.setChecked(face.temporal_reuse)
+        self.reuse.setToolTip(
+            "The face swap runs beside the picture as often as this computer can, and every frame shows "
+            "the latest swapped face on your head's current position, with your mouth live. Off, every "
+            "frame waits for its own swap (on a laptop CPU about one frame a second)."
+        )
+        self.reuse.toggled.connect(controller.set_temporal_reuse)
+
         self.debug = QCheckBox("Show what Mirage sees (debug overlay)")
         self.debug.setChecked(face.debug_overlay)
         self.debug.toggled.connect(controller.set_debug_overlay)
@@ -215,6 +224,7 @@ class FaceControls(QWidget):
         form = QFormLayout(self)
         form.addRow(self.swap)
         form.addRow(self.privacy)
+        form.addRow(self.reuse)
         form.addRow("Faces to swap", self.max_faces)
         form.addRow("Detect every", self.interval)
         form.addRow("Processing size", self.proc_size)

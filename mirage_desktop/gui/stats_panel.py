@@ -172,6 +172,8 @@ class StatsPanel(QWidget):
         self.stages = QLabel("–")
         self.stages.setWordWrap(True)
         self.enhancer = QLabel("–")
+        self.refresh = QLabel("–")
+        self.refresh.setWordWrap(True)
         self.voice_latency = QLabel("–")
         self.voice_xruns = QLabel("–")
         self.voice_load = QLabel("–")
@@ -186,6 +188,7 @@ class StatsPanel(QWidget):
         form.addRow("Source", self.source)
         form.addRow("Face stages", self.stages)
         form.addRow("Enhancer", self.enhancer)
+        form.addRow("Swap refresh", self.refresh)
         form.addRow(self.chart)
         voice = QGroupBox("Voice")
         vform = QFormLayout(voice)
@@ -215,6 +218,7 @@ class StatsPanel(QWidget):
         self.source.setText(snap.source or "–")
         _set_text(self.stages, describe_stages(counters) or "–")
         _set_text(self.enhancer, _enhancer(counters))
+        _set_text(self.refresh, describe_refresh(counters))
         self.chart.add(snap.stage_ms, snap.fps_out or snap.fps_in)
 
     @Slot(object)
@@ -237,6 +241,24 @@ class StatsPanel(QWidget):
         for label in (self.voice_latency, self.voice_xruns, self.voice_load):
             label.setText("–")
             label.setToolTip("")
+
+
+def describe_refresh(counters: dict) -> str:
+    """Like "own thread · 1.4 swaps/s · face shown 0.6 s old · 3 late frames dropped"."""
+    mode = str(counters.get("swap_mode", "") or "")
+    if not mode:
+        return "–"
+    parts = ["every frame" if mode == "every frame" else ("own thread" if "own thread" in mode else mode)]
+    hz = counters.get("swap_refresh_hz")
+    if hz:
+        parts.append(f"{float(hz):.1f} swaps/s")
+    age = counters.get("swap_age_ms")
+    if age and mode != "every frame":
+        parts.append(f"face shown {float(age) / 1000.0:.1f} s old, mouth live")
+    late = int(counters.get("late_dropped", 0) or 0)
+    if late:
+        parts.append(f"{late} late frames dropped (lip sync)")
+    return " · ".join(parts)
 
 
 def _set_text(label: QLabel, text: str) -> None:

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 MAX_REUSE_AGE_S = 3.0
 #: how many recent swaps the refresh rate is taken over
 RATE_WINDOW = 8
+#: the swap thread's nice value on Linux: the picture's threads get about 3× its share of a busy
+#: CPU (10 starved it to a swap every 20-30 s beside other programs; the refresh must go on)
+SWAP_NICE = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +293,7 @@ def lower_this_thread_priority() -> bool:
     try:
         if sys.platform.startswith("linux"):
             # Linux applies a "process" priority to the one thread whose id is given
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SWAP_NICE)
             return True
         if sys.platform == "win32":
             import ctypes
