@@ -1,5 +1,6 @@
 """`mirage-cli run`: the live loop from a camera, a video file or the test pattern to the
-virtual camera and/or a file, for N seconds or until Ctrl-C."""
+virtual camera and/or a file, for N seconds or until Ctrl-C; with --voice the voice changer runs
+beside it (microphone → converter → virtual microphone), and a recording takes its sound from it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ from mirage_desktop.cli.common import add_video_args, apply_video_args, err, loa
 from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_map, apply_face_quality_args
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
 from mirage_desktop.cli.signals import StopOnSignals
-from mirage_desktop.engine.builder import PipelineRequest, build_pipeline, recording_sound
+from mirage_desktop.cli.voice_args import (
+    add_live_voice_args,
+    apply_live_voice_args,
+    voice_options_without_voice,
+)
+from mirage_desktop.engine.builder import PipelineRequest, VoiceRecording, build_pipeline, recording_sound
 from mirage_desktop.sinks.base import SinkError
 from mirage_desktop.sinks.recorder import LIVE_PRESET, RecorderSink
 from mirage_desktop.sources.open import SourceSpec
+from mirage_desktop.voice.errors import VoiceError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
     add_video_args(p)
     add_face_quality_args(p)
+    add_live_voice_args(p)
     p.set_defaults(func=run_command)
 
 
@@ -69,6 +77,11 @@ def run_command(args: argparse.Namespace) -> int:
     if args.virtual_camera_backend:
         settings.output.virtual_camera_backend = args.virtual_camera_backend
 
+    stray = voice_options_without_voice(args)
+    if stray:
+        err(f"mirage-cli run: {', '.join(stray)} only apply with --voice (e.g. --voice pitch).")
+        return 2
+
     inputs: tuple[str, ...] = ()
     spec = SourceSpec.parse(settings.video.source)
     if spec.kind == "file":
@@ -78,23 +91,48 @@ def run_command(args: argparse.Namespace) -> int:
         if args.output is not None
         else None
     )
+    voice = None
     try:
         if recorder is not None:
             recorder.prepare()  # the partial file exists from here: every exit path must remove it
-            recorder.audio = recording_sound(spec, recorder.destination.suffix)
         metrics_path = check_json_output(
             args.metrics_json, inputs=inputs + ((str(recorder.destination),) if recorder else ())
         )
-    except SinkError as exc:
+        if args.voice is not None:
+            voice = _start_voice(apply_live_voice_args(settings.voice, args))
+        if recorder is not None:
+            recorder.audio = recording_sound(
+                spec, recorder.destination.suffix, voice=voice.engine if voice else None
+            )
+            if voice is not None and spec.kind == "file":
+                err("The recording's sound is the converted microphone, not the video file's own sound.")
+    except (SinkError, VoiceError) as exc:
         if recorder is not None:
             recorder.discard()
-        err(str(exc))
+        if voice is not None:
+            voice.close()
+        err(f"voice: {exc}" if isinstance(exc, VoiceError) else str(exc))
         return 2
     try:
         return _run(args, settings, recorder, metrics_path)
     finally:
         if recorder is not None:
             recorder.discard()  # no-op once committed
+        if voice is not None:
+            voice.close()
+
+
+def _start_voice(voice_settings):
+    """The voice changer, live into the virtual microphone (or --voice-output-device). Raises
+    VoiceError with a message for the user (no microphone, no sound server, a bad voice model)."""
+    from mirage_desktop.gui.voice_session import open_voice_session
+
+    session = open_voice_session(voice_settings)
+    engine = session.engine
+    err(f"Voice live ({engine.converter.name}, {engine.spec.backend}) into '{session.target}'.")
+    if session.vmic is not None:
+        err(f"Select '{session.target}' as the microphone in your call app.")
+    return session
 
 
 def _run(args: argparse.Namespace, settings, recorder: RecorderSink | None, metrics_path: Path | None) -> int:
@@ -125,6 +163,8 @@ def _run(args: argparse.Namespace, settings, recorder: RecorderSink | None, metr
             while not stop.event.is_set() and pipeline.running:
                 if args.seconds and time.monotonic() - started >= args.seconds:
                     break
+                if recorder is not None and recorder.failure and isinstance(recorder.audio, VoiceRecording):
+                    recorder.audio.detach()  # the call goes on; the voice stops queueing for the file
                 stop.event.wait(0.05)
                 if args.stats and time.monotonic() >= next_stats:
                     next_stats += 1.0
@@ -158,7 +198,7 @@ def _finish_recording(recorder: RecorderSink, stop: StopOnSignals) -> int:
     print(
         f"sound: {recorder.audio.describe}"
         if recorder.audio
-        else "sound: none (only a video file's own sound is recorded; the microphone is not, yet)"
+        else "sound: none (a video file's own sound is recorded; the microphone with --voice)"
     )
     if stop.stopped:
         err(f"Stopped; the recording was finished and saved to {final}.")

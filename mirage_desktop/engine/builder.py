@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from mirage_desktop.config.settings import Settings
 from mirage_desktop.engine.metrics import MetricsCollector
 from mirage_desktop.engine.pipeline import Pipeline, PipelineOptions, ProblemListener
+from mirage_desktop.media.audio import ENCODER, LiveAudio, audio_for
 from mirage_desktop.processing.base import FrameProcessor
 from mirage_desktop.processing.chain import ProcessorChain
 from mirage_desktop.processing.debug_overlay import DebugOverlayProcessor
@@ -19,6 +24,9 @@ from mirage_desktop.sinks.preview import PreviewListener, PreviewSink
 from mirage_desktop.sinks.recorder import FILE_PRESET, LIVE_PRESET, RecorderSink
 from mirage_desktop.sinks.virtual_camera import VirtualCameraSink
 from mirage_desktop.sources.open import SourceSpec, make_source
+
+if TYPE_CHECKING:
+    from mirage_desktop.voice.engine import VoiceEngine
 
 
 @dataclass(slots=True)
@@ -55,18 +63,80 @@ def face_processors(
     return [build_face_swap_processor(settings.face, model_path, live=live)]
 
 
-def recording_sound(spec: SourceSpec, suffix: str):
-    """The sound to record beside the live picture: a video file's own sound, looping with it
-    (frames keep the file's timestamps, so it stays on the lips). None for a camera or the test
-    pattern: the converted microphone is not recorded yet (the voice engine has no output tap)."""
+#: how long a live recording waits, when it ends, for the converted voice of its last frame
+VOICE_TAIL_WAIT_S = 0.5
+#: voice blocks (10–20 ms each) a recording keeps while its picture has not started
+VOICE_QUEUE_BEFORE_PICTURE = 250
+
+
+def recording_sound(spec: SourceSpec, suffix: str, voice: VoiceEngine | None = None):
+    """The sound to record beside the live picture.
+
+    ``voice``: the voice changer running live; its converted microphone is recorded (a
+    ``VoiceRecording`` on the engine's output tap; it is what the call hears, so it wins over a
+    video file's own sound). Otherwise a video file's own sound, looping with it (frames keep the
+    file's timestamps, so it stays on the lips); None for a camera or the test pattern."""
+    if voice is not None:
+        return VoiceRecording(voice, codec=ENCODER.get(suffix.lower(), "aac"))
     if spec.kind != "file":
         return None
-    from mirage_desktop.media.audio import audio_for
-
     try:
         return audio_for(Path(spec.value).expanduser(), suffix, loop=True)
     except (OSError, ValueError):  # unreadable: the source reports it; record the picture anyway
         return None
+
+
+class VoiceRecording(LiveAudio):
+    """The converted microphone as a recording's sound: a ``LiveAudio`` fed by the voice engine's
+    output tap, each block placed by the time its first sample was captured, as the frames are.
+
+    The voice reaches the tap a little after the picture of the same instant reaches the recorder
+    (conversion latency), so at the end it waits (at most ``VOICE_TAIL_WAIT_S``) for the voice up
+    to the last frame's end and writes exactly that far: both tracks end together."""
+
+    def __init__(self, engine: VoiceEngine, *, codec: str = "aac", bit_rate: int = 160_000) -> None:
+        super().__init__(engine.spec.sample_rate, 1, codec=codec, bit_rate=bit_rate)
+        self.describe = f"the converted microphone ({engine.converter.name}), {codec.upper()}, live"
+        self._engine: VoiceEngine | None = engine
+        self._end_s: float | None = None  # the picture's end so far, on the recording's timeline
+        self._until: float | None = None  # perf_counter time the voice is wanted up to, at the end
+        self._reached = threading.Event()
+        engine.add_output_tap(self.push)
+
+    def push(self, block: np.ndarray, captured_at: float) -> None:
+        until = self._until
+        if until is not None and captured_at + len(block) / self.rate >= until:
+            self._reached.set()
+        if self.clock_origin is None:
+            with self._lock:  # no picture yet: keep only the last seconds (older ones are dropped)
+                while len(self._queue) > VOICE_QUEUE_BEFORE_PICTURE:
+                    self._queue.popleft()
+        super().push(block, captured_at)
+
+    def detach(self) -> None:
+        """Stop taking the voice (the recording ended or failed); idempotent."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.remove_output_tap(self.push)
+
+    def write_until(self, container, t: float) -> None:
+        self._end_s = t
+        super().write_until(container, t)
+
+    def finish(self, container, to_end: bool) -> None:
+        if self._finished:
+            return
+        if self._end_s is not None and self.clock_origin is not None and self._engine is not None:
+            self._until = self.clock_origin + self._end_s
+            self._reached.wait(VOICE_TAIL_WAIT_S)
+        self.detach()
+        if self._end_s is not None:
+            super().write_until(container, self._end_s)  # up to the picture's end, not beyond
+        super().finish(container, to_end=False)
+
+    def close(self) -> None:
+        self.detach()
+        super().close()
 
 
 def build_pipeline(

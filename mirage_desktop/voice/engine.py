@@ -3,6 +3,10 @@
 Flow: PortAudio callback -> capture ring -> scheduler (block, resample, window) -> inference thread
 (converter) -> scheduler (SOLA, gate, resample) -> playback ring -> PortAudio callback.
 
+Output taps (``add_output_tap``) get each converted block on the scheduler thread, before the
+lip-sync delay line, stamped with the ``perf_counter`` time its first sample was captured; a live
+recorder places the voice by that stamp beside the picture's own capture times.
+
 Why two threads besides the callback: the scheduler must hand the callback a block every block
 period no matter how slow the converter is. It waits for the converter only until the playback ring
 would run dry; past that deadline it plays the dry voice (or silence) instead, counts the block as
@@ -12,7 +16,9 @@ a plain queue (the "wait" policy, kept as the reference behaviour) grows without
 
 from __future__ import annotations
 
+import bisect
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +37,11 @@ from mirage_desktop.voice.pipeline import BlockPipeline, PipelineConfig
 from mirage_desktop.voice.queue_trim import StandingQueueTrimmer
 from mirage_desktop.voice.ring_buffer import RingBuffer
 
+log = logging.getLogger(__name__)
+
 Policy = Literal["dry", "silence", "wait"]
+#: an output tap: (converted block, perf_counter time its first sample was captured)
+OutputTap = Callable[[np.ndarray, float], None]
 _RATIO_HISTORY = 500
 _LATENCY_SAMPLE_S = 0.5
 _SETTLE_S = 2.0
@@ -43,6 +53,13 @@ _STARTED_AFTER = 20
 _LATENCY_HISTORY = 3600
 #: samples averaged for the start and the end of the drift figure
 _DRIFT_WINDOW = 10
+#: observations of the input's timing the capture clock keeps (~0.3 s of 10 ms blocks): enough to
+#: smooth the wake-up jitter, short enough to follow a sound server settling after start-up
+_CLOCK_WINDOW = 32
+#: a tapped block whose estimated capture time is within this of where the previous one ended is
+#: stamped as its continuation: the estimate's jitter (a millisecond or two) must not cut gaps and
+#: overlaps into a recording at every block; a larger difference (a restart, drift) is taken as is
+_TAP_SNAP_S = 0.004
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +150,62 @@ class _InferenceThread(threading.Thread):
                 self._cond.notify_all()
 
 
+class CaptureClock:
+    """When each captured sample entered the microphone, on ``time.perf_counter``'s clock.
+
+    The capture ring only counts samples, so the scheduler observes it: at ``now`` the ring holds
+    ``written`` samples and the backend reports ``lat_in`` of input latency (the device and what
+    the server still holds for us), so sample ``written`` is being captured at ``now - lat_in`` and
+    sample 0 was at ``now - lat_in - written / rate``. That origin, the median of the last
+    ``window`` observations, absorbs the scheduler's wake-up jitter (an observation is late by up
+    to one I/O fragment) and follows slow clock drift and stream restarts (a gap moves it later).
+    """
+
+    def __init__(self, rate: int, window: int = _CLOCK_WINDOW) -> None:
+        self.rate = rate
+        self._origins: collections.deque[float] = collections.deque(maxlen=window)
+        self._sorted: list[float] = []
+
+    def observe(self, now: float, written: int, lat_in: float) -> None:
+        if not np.isfinite(lat_in) or lat_in < 0 or lat_in > 10.0:
+            lat_in = 0.0  # no figure yet (the server's first moments): the ring's own timing only
+        origin = now - lat_in - written / self.rate
+        if len(self._origins) == self._origins.maxlen:
+            old = self._origins[0]
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        self._origins.append(origin)
+        bisect.insort(self._sorted, origin)
+
+    def time_of(self, sample: int) -> float:
+        """perf_counter time at which capture-ring sample ``sample`` was captured."""
+        values = self._sorted
+        mid = len(values) // 2
+        origin = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        return origin + sample / self.rate
+
+
+class _TapPoint:
+    """Stands in front of the pipeline's lip-sync delay line (``BlockPipeline.sync``) and keeps a
+    copy of the block entering it, while taps want one; everything else goes to the delay line."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.keep = False
+        self.block: np.ndarray | None = None
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        if self.keep:
+            self.block = np.array(block, dtype=np.float32)
+        return self.inner.process(block)
+
+    def take(self) -> np.ndarray | None:
+        block, self.block = self.block, None
+        return block
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
 def _open_backend(
     sd: ModuleType | None,
     spec: StreamSpec,
@@ -205,6 +278,14 @@ class VoiceEngine:
         self._standing = StandingQueueTrimmer(
             target=self._buffer, min_cut=int(0.005 * rate), fade=int(0.002 * rate)
         )
+        # output taps: the tuple is replaced, never changed, so the scheduler reads it without a lock
+        self._taps: tuple[OutputTap, ...] = ()
+        self._taps_lock = threading.Lock()
+        self._tap_point = _TapPoint(self.pipeline.sync)
+        self.pipeline.sync = self._tap_point
+        self._clock = CaptureClock(rate)
+        self._last_tap_at = float("-inf")
+        self._next_tap_at: float | None = None  # where the last tapped block ended
 
     def _prime_level(self) -> int:
         return self.pipeline.block_dev + self._buffer
@@ -257,6 +338,49 @@ class VoiceEngine:
         """``"level"`` or ``"vad"`` while streaming; returns "" or why the VAD gate stays off."""
         return self.pipeline.set_gate_mode(mode)
 
+    # --- output taps -------------------------------------------------------------------------------------
+    def add_output_tap(self, callback: OutputTap) -> None:
+        """Also give every converted block to ``callback(block, captured_at)`` (any thread, live).
+
+        ``block``: float32 ``(n,)`` at the device rate, the voice as it goes to the Mirage Microphone
+        but before the lip-sync delay (recorders align it by time instead); ``captured_at``: the
+        ``time.perf_counter()`` time its first sample was captured by the microphone. Called on the
+        scheduler thread, never in an audio callback: it must be quick (copy, queue, return). One
+        that raises is logged and removed; the engine goes on.
+        """
+        with self._taps_lock:
+            if callback not in self._taps:
+                self._taps = (*self._taps, callback)
+            self._tap_point.keep = True
+
+    def remove_output_tap(self, callback: OutputTap) -> None:
+        """Stop giving blocks to ``callback`` (unknown callbacks are ignored)."""
+        with self._taps_lock:
+            self._taps = tuple(t for t in self._taps if t != callback)
+            self._tap_point.keep = bool(self._taps)
+
+    @property
+    def output_taps(self) -> tuple[OutputTap, ...]:
+        return self._taps
+
+    def _observe_input(self) -> None:
+        """One observation of the input's timing for the capture clock (scheduler thread)."""
+        lat_in = float("nan")
+        if self.stream.is_open:
+            try:
+                lat_in = float(self.stream.latency_s[0])
+            except Exception:  # a stream closing under us: the ring's timing alone this time
+                lat_in = float("nan")
+        self._clock.observe(time.perf_counter(), self._capture.total_written, lat_in)
+
+    def _emit(self, taps: tuple[OutputTap, ...], block: np.ndarray, captured_at: float) -> None:
+        for tap in taps:
+            try:
+                tap(block, captured_at)
+            except Exception:
+                log.exception("voice output tap %r failed; it is removed", tap)
+                self.remove_output_tap(tap)
+
     def __enter__(self) -> VoiceEngine:
         self.start()
         return self
@@ -296,6 +420,10 @@ class VoiceEngine:
                 if excess > 0:
                     self._trimmed_in += self._capture.skip(excess)
             self._backlog_max = max(self._backlog_max, self._capture.available())
+            taps = self._taps
+            if taps:
+                self._observe_input()
+            first_sample = self._capture.total_read  # of this block, on the capture ring's count
             buf = block_buf[:block]
             self._capture.read_into(buf)
             window = pipe.push(buf)
@@ -329,6 +457,18 @@ class VoiceEngine:
             else:
                 m.converted_blocks += 1
             out = pipe.finish(window, converted, dry=cfg.policy != "silence")
+            tapped = self._tap_point.take()
+            if tapped is not None and taps:
+                # what leaves the splicer went in this long before the block just read (the window's
+                # look-ahead, crossfade, search, resamplers and front end: all but the block itself)
+                inner = pipe.algorithmic_latency_s() - block / rate
+                captured_at = self._clock.time_of(first_sample) - inner
+                follows = self._next_tap_at
+                if follows is not None and abs(captured_at - follows) <= _TAP_SNAP_S:
+                    captured_at = follows
+                captured_at = float(max(captured_at, np.nextafter(self._last_tap_at, np.inf)))
+                self._last_tap_at = captured_at
+                self._next_tap_at = captured_at + len(tapped) / rate
             queued = self._playback.available()
             if cfg.policy != "wait" and queued > self._prime_level() + 2 * block:
                 self._trimmed_out += len(out)  # the stream fell behind (e.g. after a stall): stay bounded
@@ -343,6 +483,8 @@ class VoiceEngine:
                 self._queued_max = max(self._queued_max, self._playback.available())
                 if self._monitor_ring is not None:
                     self._monitor_ring.write(out)
+            if tapped is not None and taps:
+                self._emit(taps, tapped, captured_at)
             if cfg.adapt and self._ratios:
                 new_block = self._adapter.update(block, self._ratios[-1])
                 if new_block != block:
