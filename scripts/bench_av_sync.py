@@ -8,7 +8,9 @@ VirtualCameraSink on a pyvirtualcam backend that stamps each frame at ``send``) 
 session (fake mic → VoiceEngine → Mirage Microphone, opened by ``open_voice_session`` from
 VoiceSettings, in a private PulseAudio daemon). The lip-sync delay is set as the window sets it: a
 LipSyncPlanner fed 10× a second with the pipeline's capture→sink p50 and the voice's live latency,
-its result passed to ``VoiceEngine.set_sync_delay_ms`` and ``Pipeline.set_voice_delay_ms``.
+its result passed to ``VoiceEngine.set_sync_delay_ms`` and ``Pipeline.set_voice_delay_ms``, and its
+picture floor (the voice's own latency: a picture faster than the voice waits for it) to
+``Pipeline.set_picture_floor_ms``.
 
 Four configurations: a fast processor (pass-through) and a slowed one (``--slow-ms`` per frame, like
 a face swap on a CPU), each without and with the delay. Offsets are video minus audio in ms
@@ -86,8 +88,9 @@ class LipSyncLoop(threading.Thread):
             delay = self.planner.update(video_ms, voice_ms)
             if delay is not None:
                 self.applied_ms = self.session.engine.set_sync_delay_ms(delay)
-            if pipeline is not None and hasattr(pipeline, "set_voice_delay_ms"):
+            if pipeline is not None:
                 pipeline.set_voice_delay_ms(self.applied_ms)
+                pipeline.set_picture_floor_ms(self.planner.floor_ms)
 
     def finish(self) -> None:
         self.stop_event.set()

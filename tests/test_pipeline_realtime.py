@@ -130,3 +130,55 @@ def test_pipelined_detection_overlaps_the_frame_before():
     # 60 ms of work a frame in one line (~16 fps) against 30 ms a step side by side (~30 fps)
     assert piped_fps > 1.4 * plain_fps, (plain_fps, piped_fps)
     assert "capture→prepare" in piped.metrics().frames_dropped
+
+
+class Ordered(Shown):
+    def __init__(self) -> None:
+        super().__init__()
+        self.indices: list[int] = []
+
+    def write(self, frame: Frame) -> None:
+        super().write(frame)
+        self.indices.append(frame.index)
+
+
+def test_the_picture_floor_holds_a_fast_picture_for_a_slower_voice_without_losing_frames():
+    sink = Ordered()
+    pipeline = Pipeline(
+        TestPatternSource(320, 180, fps=30.0),
+        ProcessorChain([Spiky(2)]),
+        [sink],
+        PipelineOptions(live=True),
+    )
+    pipeline.set_picture_floor_ms(90)  # the voice takes 90 ms: the picture waits for it
+    pipeline.start()
+    time.sleep(3.0)
+    snap = pipeline.metrics()
+    ages = sink.ages[3:]  # (on stop, what is held goes out at once)
+    pipeline.stop()
+    assert min(ages) >= 89, min(ages)  # never sooner than the voice
+    assert float(sorted(ages)[len(ages) // 2]) < 90 + 25  # and not much later
+    assert snap.fps_out > 25, snap.fps_out  # held frames queue in order: none lost to the wait
+    assert sink.indices == sorted(sink.indices)
+    assert snap.processors["picture_floor_ms"] == 90
+    pipeline.set_picture_floor_ms(10_000)
+    assert pipeline.metrics().processors["picture_floor_ms"] == 300  # bounded
+
+
+def test_the_planner_never_delays_both_sides():
+    from mirage_desktop.gui.lip_sync import LipSyncPlanner
+
+    planner = LipSyncPlanner()
+    # the picture (measured with its floor) is faster than the voice: the picture waits, not the voice
+    for _ in range(40):
+        planner.update(video_latency_ms=75.0, voice_latency_ms=70.0)
+    assert planner.floor_ms == 70.0 and planner.target_ms == 0.0
+    # a slow picture: the voice waits for it, the floor stays the voice's own latency
+    for _ in range(60):
+        planner.update(video_latency_ms=270.0, voice_latency_ms=70.0)
+    assert 190 <= planner.target_ms <= 200 and planner.floor_ms == 70.0
+    planner.update(video_latency_ms=None, voice_latency_ms=70.0)  # the picture stopped
+    assert planner.floor_ms == 0.0 and planner.target_ms == 0.0
+    planner.enabled = False
+    planner.update(80.0, 70.0)
+    assert planner.floor_ms == 0.0

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 ProblemListener = Callable[[str, str], None]  # (area, message); an empty message clears the area
 #: a late frame is shown anyway when the picture has not changed for this long
 FREEZE_GUARD_S = 0.5
+#: the picture floor's bound, and how many frames may wait behind it (0.3 s at 60 fps)
+MAX_FLOOR_MS = 300.0
+MAX_HELD_FRAMES = 18
 
 
 @dataclass(slots=True)
@@ -95,6 +98,10 @@ class Pipeline:
         #: how long the voice is held back for lip sync (ms), set live by whoever runs the voice
         self._voice_delay_ms = 0.0
         self._late_dropped = 0
+        #: lip sync the other way: when the voice is slower than the picture, frames wait until this
+        #: long after capture (the voice's own latency), held in order
+        self._floor_ms = 0.0
+        self._held: deque[Frame] = deque(maxlen=MAX_HELD_FRAMES)
         self._prepare_ms: float | None = None
         self._recent_late_ms: deque[float] = deque(maxlen=31)
 
@@ -158,6 +165,11 @@ class Pipeline:
         saves the processing time, not only the output's."""
         self._process_fps_cap = max(0.0, float(fps))
 
+    def set_picture_floor_ms(self, ms: float) -> None:
+        """No frame leaves sooner than ``ms`` after capture (0..MAX_FLOOR_MS; any thread): when the
+        picture is faster than the voice, it waits for it instead of arriving before the words."""
+        self._floor_ms = min(MAX_FLOOR_MS, max(0.0, float(ms)))
+
     def set_voice_delay_ms(self, ms: float) -> None:
         """The voice's lip-sync delay now (any thread): frames later than it + ``late_drop_ms`` drop."""
         self._voice_delay_ms = max(0.0, float(ms))
@@ -171,6 +183,7 @@ class Pipeline:
             processors.update(quality.counters())
         processors["late_dropped"] = self._late_dropped
         processors["voice_delay_ms"] = round(self._voice_delay_ms, 1)
+        processors["picture_floor_ms"] = round(self._floor_ms, 1)
         return self.collector.snapshot(
             source=self.source_info.name if self.source_info else "",
             sinks_active=[s.name for s in self._active_sinks],
@@ -339,13 +352,20 @@ class Pipeline:
         limiter: Pacer | None = None
         try:
             while True:
-                try:
-                    frame = self._to_output.get(timeout=self.options.keepalive_s if live else 0.25)
-                except HandoffClosed:
-                    break
+                if self._held:
+                    frame = self._next_held(None)
+                else:
+                    try:
+                        frame = self._to_output.get(timeout=self.options.keepalive_s if live else 0.25)
+                    except HandoffClosed:
+                        break
+                    if frame is None:
+                        if live and last is not None and self._active_sinks:
+                            self._write(last, repeated=True)
+                        continue
+                    if live and self._floor_ms > 0:
+                        frame = self._next_held(frame)
                 if frame is None:
-                    if live and last is not None and self._active_sinks:
-                        self._write(last, repeated=True)
                     continue
                 if last is None:
                     self._open_sinks(frame)
@@ -384,7 +404,8 @@ class Pipeline:
         if limit <= 0:
             return False
         now = time.perf_counter()
-        late_ms = (now - frame.captured_at) * 1000.0 - self._voice_delay_ms
+        # the voice leaves its own latency (the floor, while it runs) plus its delay after capture
+        late_ms = (now - frame.captured_at) * 1000.0 - self._voice_delay_ms - self._floor_ms
         recent = self._recent_late_ms
         recent.append(late_ms)
         if late_ms <= limit or now - shown_at >= FREEZE_GUARD_S:
@@ -401,11 +422,35 @@ class Pipeline:
         (self._to_prepare or self._to_process).close()  # capture and processing end at their next hand-over
         return True
 
+    def _next_held(self, first: Frame | None) -> Frame | None:
+        """The picture floor: frames wait, in order, until ``floor`` after their capture; frames that
+        arrive meanwhile queue behind them (a newest-frame hand-over would drop them while we wait)."""
+        held = self._held
+        if first is not None:
+            if len(held) == held.maxlen:
+                self._pace_dropped += 1
+            held.append(first)
+        while held:
+            left = held[0].captured_at + self._floor_ms / 1000.0 - time.perf_counter()
+            if left <= 0:
+                return held.popleft()
+            try:
+                newer = self._to_output.get(timeout=left)
+            except HandoffClosed:
+                return held.popleft()  # shutting down: what is held still goes out, in order
+            if newer is not None:
+                if len(held) == held.maxlen:
+                    self._pace_dropped += 1
+                held.append(newer)
+        return None
+
     def _pace(self, frame: Frame, limiter: Pacer | None) -> Frame:
         """Wait until the sinks want the next frame, then send the newest one available."""
         paced = any(sink.pace() for sink in self._active_sinks)
         if not paced and limiter is not None:
             limiter.wait()
+        if self._held or self._floor_ms > 0:
+            return frame  # held frames go out in order, each at its time
         try:
             newer = self._to_output.get(timeout=0)
         except HandoffClosed:

@@ -118,6 +118,8 @@ class EngineController(QObject):
         self._preview_max_fps = preview_max_fps
         self._raw_max_fps = raw_max_fps
         self._pipeline: Pipeline | None = None
+        self._voice_delay_ms = 0.0
+        self._picture_floor_ms = 0.0
         self._face_swap: FaceSwapProcessor | None = None
         self._identity: tuple[np.ndarray, str] | None = None
         #: map mode: (target, source, label) per mapped person and the threshold, kept across restarts
@@ -189,6 +191,8 @@ class EngineController(QObject):
         )
         pipeline = build_pipeline(build_settings, request, on_problem=self._engine_problem)
         pipeline_ref.append(pipeline)
+        pipeline.set_voice_delay_ms(self._voice_delay_ms)
+        pipeline.set_picture_floor_ms(self._picture_floor_ms)
         chain = pipeline.chain
         chain.set_enabled("face_swap", face.swap_enabled)
         chain.set_enabled("debug_overlay", face.debug_overlay)
@@ -271,6 +275,18 @@ class EngineController(QObject):
         self.settings.face.privacy_cover = enabled
         if self._pipeline is not None:
             self._pipeline.chain.set_privacy_cover(enabled)
+
+    def set_voice_delay_ms(self, ms: float) -> None:
+        """Lip sync: the voice's delay now, so the picture drops frames later than their voice."""
+        self._voice_delay_ms = float(ms)
+        if self._pipeline is not None:
+            self._pipeline.set_voice_delay_ms(ms)
+
+    def set_picture_floor_ms(self, ms: float) -> None:
+        """Lip sync: frames leave no sooner than this after capture (the voice's own latency)."""
+        self._picture_floor_ms = float(ms)
+        if self._pipeline is not None:
+            self._pipeline.set_picture_floor_ms(ms)
 
     def set_temporal_reuse(self, enabled: bool) -> None:
         """Swap on its own thread and show the latest swap on every frame (live), or every frame waits."""

@@ -213,7 +213,8 @@ class MainWindow(QMainWindow):
         # lip sync: the voice waits for the picture by its measured lead
         c.stats_ready.connect(lambda m: self.voice.set_video_latency_ms(m.latency_ms_p50))
         c.running_changed.connect(lambda on: on or self.voice.set_video_latency_ms(None))
-        self.voice.delay_listener = self._voice_delay_changed
+        self.voice.delay_listener = c.set_voice_delay_ms
+        self.voice.floor_listener = c.set_picture_floor_ms
         self.voice.state_changed.connect(self._voice_state)
         self.voice.stats_ready.connect(self.stats.show_voice)
         # -- widgets → engine
@@ -330,12 +331,6 @@ class MainWindow(QMainWindow):
             self.voice.apply()
 
     # -- engine → window ---------------------------------------------------------------------------
-    def _voice_delay_changed(self, ms: float) -> None:
-        """The voice's lip-sync delay, for the picture's late-frame drop (a pipeline without it: nothing)."""
-        pipeline = getattr(self.controller, "_pipeline", None)
-        if pipeline is not None and hasattr(pipeline, "set_voice_delay_ms"):
-            pipeline.set_voice_delay_ms(ms)
-
     @Slot(bool)
     def _running_changed(self, running: bool) -> None:
         self.start_button.setText("Stop" if running else "Start")

@@ -64,6 +64,8 @@ class VoiceController(QObject):
         #: told the voice's lip-sync delay (ms) at every poll, 0 when the voice stops: the video
         #: pipeline drops frames later than it (Pipeline.set_voice_delay_ms)
         self.delay_listener: Callable[[float], None] | None = None
+        #: told the picture floor (ms; LipSyncPlanner.floor_ms) at every poll, 0 when the voice stops
+        self.floor_listener: Callable[[float], None] | None = None
 
     def set_video_latency_ms(self, ms: float | None) -> None:
         """The picture's measured latency (GUI thread), for lip sync; None when the camera stops."""
@@ -109,6 +111,8 @@ class VoiceController(QObject):
         session, self._session = self._session, None
         if session is not None and self.delay_listener is not None:
             self.delay_listener(0.0)
+        if session is not None and self.floor_listener is not None:
+            self.floor_listener(0.0)
         if session is not None:
             self._runner.submit(session.close, on_failed=lambda exc: log.warning("closing voice: %s", exc))
 
@@ -187,6 +191,8 @@ class VoiceController(QObject):
             session.engine.set_sync_delay_ms(delay)
         if self.delay_listener is not None:  # every poll: a pipeline started since learns it too
             self.delay_listener(self.lip_sync.target_ms)
+        if self.floor_listener is not None:
+            self.floor_listener(self.lip_sync.floor_ms)
         levels = session.levels(metrics)
         self.levels.emit(levels.input_db, levels.output_db)
         self.stats_ready.emit(metrics)
