@@ -39,7 +39,7 @@ from mirage_desktop.processing.face.source_face import load_source_face
 from mirage_desktop.processing.face.swapper import FaceSwapper, load_emap
 from mirage_desktop.processing.face.tracker import FaceTracker
 from mirage_desktop.processing.face.types import DetectedFace
-from mirage_desktop.processing.privacy_cover import STATE_COVERED, PrivacyPolicy
+from mirage_desktop.processing.privacy_cover import STATE_COVERED, PrivacyPolicy, pixelate
 from mirage_desktop.runtime.onnx_session import SessionFactory
 from mirage_desktop.runtime.providers import ProviderConfig
 
@@ -181,7 +181,8 @@ class ClipResult:
 
 
 def unchanged_share(published: np.ndarray, original: np.ndarray, box: np.ndarray) -> float | None:
-    """Share of pixels in the middle of ``box`` that are the original's within PIXEL_TOLERANCE."""
+    """Share of the detailed pixels in the middle of ``box`` that are the original's within
+    PIXEL_TOLERANCE (None: the face is mostly outside the frame, or that part of it is flat)."""
     x1, y1, x2, y2 = (float(v) for v in box)
     w, h = x2 - x1, y2 - y1
     height, width = original.shape[:2]
@@ -189,8 +190,18 @@ def unchanged_share(published: np.ndarray, original: np.ndarray, box: np.ndarray
     y0, y3 = max(0, int(y1 + CORE * h)), min(height, int(y2 - CORE * h))
     if x3 - x0 < 4 or y3 - y0 < 4:
         return None  # a face mostly outside the frame: nothing to judge
-    diff = np.abs(published[y0:y3, x0:x3].astype(np.int16) - original[y0:y3, x0:x3].astype(np.int16))
-    return float((diff.max(axis=2) <= PIXEL_TOLERANCE).mean())
+    region = original[y0:y3, x0:x3]
+    diff = np.abs(published[y0:y3, x0:x3].astype(np.int16) - region.astype(np.int16))
+    unchanged = diff.max(axis=2) <= PIXEL_TOLERANCE
+    # only pixels that carry detail can give a face away: where the original is already as flat as
+    # its own 5-block pixelation (a dark or blurred patch), a cover leaves it "unchanged" and hides
+    # nothing; judged on those pixels alone, and not at all when there are too few of them
+    flat = region.copy()
+    pixelate(flat, (0, 0, region.shape[1], region.shape[0]), 5)
+    detail = np.abs(region.astype(np.int16) - flat.astype(np.int16)).max(axis=2) > PIXEL_TOLERANCE
+    if detail.sum() < max(16, 0.05 * detail.size):
+        return None
+    return float(unchanged[detail].mean())
 
 
 def _boxes_overlap(a: np.ndarray, b: tuple[float, float, float, float]) -> bool:
