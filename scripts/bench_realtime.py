@@ -223,7 +223,8 @@ def run_live(args: argparse.Namespace, log, mode: str) -> dict[str, Any]:
     * ``mirage``: the shipped live path: swap on its own thread with temporal reuse, detection
       pipelined, adaptive quality on.
     """
-    reuse = mode in ("reuse", "mirage")
+    reuse = mode in ("reuse", "piped", "mirage")
+    piped = mode in ("piped", "mirage")
     mirage = mode == "mirage"
     with tempfile.TemporaryDirectory(prefix="mirage-realtime-") as tmp:
         root = Path(tmp)
@@ -273,7 +274,11 @@ def run_live(args: argparse.Namespace, log, mode: str) -> dict[str, Any]:
             source,
             ProcessorChain([stage], privacy=PrivacyPolicy(enabled=True)),
             [sink],
-            PipelineOptions(live=True, adaptive_quality=mirage, pipelined=mirage),
+            # the stand-in detector matches a template: below 384 px it takes dark patches for faces
+            # (the real SCRFD does not), so the controller may not shrink detection that far here
+            PipelineOptions(
+                live=True, adaptive_quality=mirage, pipelined=piped, quality_pins=tuple(args.pin)
+            ),
         )
         print(f"[{mode}] live loop at 1280×720 for {args.live_seconds:g} s ...", file=log, flush=True)
         started = time.perf_counter()
@@ -480,6 +485,7 @@ def print_table(title: str, result: dict[str, Any], profile) -> None:
 LOOP_LABELS = {
     "plain": "plain: every frame waits its swap",
     "reuse": "reuse, detection in line",
+    "piped": "reuse + pipelined detection",
     "mirage": "Mirage: reuse + pipelined + ctrl",
 }
 
@@ -547,6 +553,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--swap-gmacs", type=float, default=inswapper.INSWAPPER_GFLOPS)
     parser.add_argument("--enhancer", default="", help="enhancer in the live loops ('' = none, the goal's)")
+    parser.add_argument(
+        "--pin",
+        action="append",
+        default=["resolution"],
+        help="knobs the controller leaves alone in the Mirage loop (default: resolution; see run_live)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0 = all cores)")
     parser.add_argument("--quality-frames", type=int, default=90, help="frames per video (0 = skip)")
     parser.add_argument("--av-events", type=int, default=6, help="A/V flash+click events (0 = skip)")
@@ -566,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     others = argparse.Namespace(**{**vars(args), "live_seconds": args.plain_seconds})
     plain = run_live(others, log, "plain") if args.plain_seconds > 0 else None
     unpiped = run_live(others, log, "reuse") if args.plain_seconds > 0 else None
+    piped = run_live(others, log, "piped") if args.plain_seconds > 0 else None
     intervals = [2, 5, 10, 30]
     if mirage and mirage.get("refresh_hz"):
         intervals.append(max(2, round(29.97 / mirage["refresh_hz"])))
@@ -587,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         "live_720p": mirage,
         "plain_720p": plain,
         "reuse_unpipelined_720p": unpiped,
+        "reuse_pipelined_720p": piped,
         "reuse_quality": quality,
         "av_sync": av,
     }
@@ -602,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if mirage is not None:
         print_table("Mirage live loop at 1280×720 (reuse, pipelined, controller on)", mirage, lambda t: 1.0)
-    loops = [r for r in (plain, unpiped, mirage) if r is not None]
+    loops = [r for r in (plain, unpiped, piped, mirage) if r is not None]
     if loops:
         print_live(loops, args)
     if quality is not None:

@@ -239,8 +239,10 @@ class Pipeline:
         """Detection/tracking of the next frame while the processing thread swaps the one before."""
         slot = self._to_prepare
         assert slot is not None
+        cap = _CapPacer(self)  # the fps cap starts here: no detection for a frame that would be skipped
         try:
             while True:
+                cap.wait()
                 try:
                     frame = slot.get(timeout=0.25)
                 except HandoffClosed:
@@ -258,16 +260,13 @@ class Pipeline:
             slot.close()  # unblock the capture thread if we ended first
 
     def _process_loop(self) -> None:
-        pacer: Pacer | None = None
-        paced_at = 0.0
+        # pipelined, the prepare thread applies the fps cap (frames reach us already paced)
+        cap = None if self._to_prepare is not None else _CapPacer(self)
         try:
             self.chain.start()
             while True:
-                cap = self._process_fps_cap
-                if cap != paced_at:
-                    pacer, paced_at = (Pacer(cap) if cap > 0 else None), cap
-                if pacer is not None:
-                    pacer.wait()
+                if cap is not None:
+                    cap.wait()
                 try:
                     frame = self._to_process.get(timeout=0.25)
                 except HandoffClosed:
@@ -475,3 +474,19 @@ class Pipeline:
                 except Exception:
                     log.exception("closing sink %s failed", sink.name)
         self.collector.frame_output(frame.captured_at, (time.perf_counter() - t0) * 1000.0, repeated=repeated)
+
+
+class _CapPacer:
+    """The pipeline's live fps cap (set_process_fps_cap) for the first thread that takes frames."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self._pacer: Pacer | None = None
+        self._at = 0.0
+
+    def wait(self) -> None:
+        cap = self._pipeline._process_fps_cap
+        if cap != self._at:
+            self._pacer, self._at = (Pacer(cap) if cap > 0 else None), cap
+        if self._pacer is not None:
+            self._pacer.wait()
