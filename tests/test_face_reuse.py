@@ -287,3 +287,50 @@ def test_live_pipeline_detects_ahead_and_swaps_on_its_own_thread(models, photo):
     assert c["frames_swapped"] > 30 and c["privacy_exposed_frames"] == 0
     assert snap.fps_out > 15  # a 200 ms swap does not hold the picture to 5 fps
     assert snap.latency_ms_p95 is not None and snap.latency_ms_p95 < 150
+
+
+# --- the new settings and flags, with bad input -----------------------------------------------------
+def test_reuse_and_pipelining_settings_bad_values_are_refused_with_file_and_key(tmp_path):
+    import json
+
+    from mirage_desktop.config.settings import load_settings
+
+    path = tmp_path / "settings.json"
+    bad = {"face": {"temporal_reuse": "sometimes"}, "video": {"pipelined_detection": 3}}
+    path.write_text(json.dumps(bad))
+    settings, warnings = load_settings(path, {})
+    assert settings.face.temporal_reuse is True and settings.video.pipelined_detection is True
+    text = " ".join(warnings)
+    assert "temporal_reuse" in text and "pipelined_detection" in text and str(path) in text
+    settings, warnings = load_settings(
+        tmp_path / "none.json", {"MIRAGE_TEMPORAL_REUSE": "maybe", "MIRAGE_PIPELINED_DETECTION": "0"}
+    )
+    assert warnings == ["MIRAGE_TEMPORAL_REUSE='maybe' is not valid; ignored"]
+    assert settings.face.temporal_reuse is True and settings.video.pipelined_detection is False
+
+
+def test_temporal_reuse_flag_reaches_the_settings_and_refuses_a_value():
+    import argparse
+
+    from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_quality_args
+    from mirage_desktop.config.settings import Settings
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_face_quality_args(parser)
+    settings = Settings()
+    apply_face_quality_args(settings, parser.parse_args(["--no-temporal-reuse"]))
+    assert settings.face.temporal_reuse is False
+    apply_face_quality_args(settings, parser.parse_args([]))  # left out: the settings file's value
+    assert settings.face.temporal_reuse is False
+    with pytest.raises((argparse.ArgumentError, SystemExit)):
+        parser.parse_args(["--temporal-reuse=yes"])
+
+
+def test_a_file_is_always_swapped_every_frame(tmp_path):
+    from mirage_desktop.config.settings import Settings
+    from mirage_desktop.processing.face.face_swap import build_face_swap_processor
+
+    face = Settings().face
+    assert face.temporal_reuse is True  # live default
+    assert build_face_swap_processor(face, lambda name: tmp_path / name, live=False).temporal_reuse is False
+    assert build_face_swap_processor(face, lambda name: tmp_path / name, live=True).temporal_reuse is True
