@@ -184,28 +184,6 @@ class CaptureClock:
         return origin + sample / self.rate
 
 
-class _TapPoint:
-    """Stands in front of the pipeline's lip-sync delay line (``BlockPipeline.sync``) and keeps a
-    copy of the block entering it, while taps want one; everything else goes to the delay line."""
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.keep = False
-        self.block: np.ndarray | None = None
-
-    def process(self, block: np.ndarray) -> np.ndarray:
-        if self.keep:
-            self.block = np.array(block, dtype=np.float32)
-        return self.inner.process(block)
-
-    def take(self) -> np.ndarray | None:
-        block, self.block = self.block, None
-        return block
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-
 def _open_backend(
     sd: ModuleType | None,
     spec: StreamSpec,
@@ -281,8 +259,6 @@ class VoiceEngine:
         # output taps: the tuple is replaced, never changed, so the scheduler reads it without a lock
         self._taps: tuple[OutputTap, ...] = ()
         self._taps_lock = threading.Lock()
-        self._tap_point = _TapPoint(self.pipeline.sync)
-        self.pipeline.sync = self._tap_point
         self._clock = CaptureClock(rate)
         self._last_tap_at = float("-inf")
         self._next_tap_at: float | None = None  # where the last tapped block ended
@@ -351,13 +327,13 @@ class VoiceEngine:
         with self._taps_lock:
             if callback not in self._taps:
                 self._taps = (*self._taps, callback)
-            self._tap_point.keep = True
+            self.pipeline.keep_finished = True
 
     def remove_output_tap(self, callback: OutputTap) -> None:
         """Stop giving blocks to ``callback`` (unknown callbacks are ignored)."""
         with self._taps_lock:
             self._taps = tuple(t for t in self._taps if t != callback)
-            self._tap_point.keep = bool(self._taps)
+            self.pipeline.keep_finished = bool(self._taps)
 
     @property
     def output_taps(self) -> tuple[OutputTap, ...]:
@@ -457,7 +433,7 @@ class VoiceEngine:
             else:
                 m.converted_blocks += 1
             out = pipe.finish(window, converted, dry=cfg.policy != "silence")
-            tapped = self._tap_point.take()
+            tapped = pipe.take_finished()
             if tapped is not None and taps:
                 # what leaves the splicer went in this long before the block just read (the window's
                 # look-ahead, crossfade, search, resamplers and front end: all but the block itself)

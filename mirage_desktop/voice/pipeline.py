@@ -76,6 +76,9 @@ class BlockPipeline:
         )
         # lip sync: holds the finished voice back by the picture's lead (0 = off; see av_delay)
         self.sync = SyncDelay(device_rate, self.max_block_dev)
+        #: keep a copy of each finished block before the delay line, for the engine's output taps
+        self.keep_finished = False
+        self._finished: np.ndarray | None = None
         self.block_dev = 0
         self.block_conv = 0
         self.set_block(self.quantize(config.block_ms / 1000 * device_rate))
@@ -149,8 +152,18 @@ class BlockPipeline:
             scratch = self._gate_scratch[: len(out)]
             scratch[:] = out
             self._gate.apply(self.last_level_db, scratch)
-            return self.sync.process(out)
-        return self.sync.process(self._gate.apply(self.last_level_db, out))
+            return self._delayed(out)
+        return self._delayed(self._gate.apply(self.last_level_db, out))
+
+    def _delayed(self, out: np.ndarray) -> np.ndarray:
+        if self.keep_finished:
+            self._finished = np.array(out, dtype=np.float32)
+        return self.sync.process(out)
+
+    def take_finished(self) -> np.ndarray | None:
+        """The last finished block as it entered the lip-sync delay line (``keep_finished``), once."""
+        block, self._finished = self._finished, None
+        return block
 
 
 def process_offline(pipeline: BlockPipeline, audio: np.ndarray) -> np.ndarray:
