@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(r.others for r in control)}"
     )
     print(
-        f"leak = at least {LEAK_SHARE:.0%} of the face box centre unchanged (±2 levels); highest share among "
+        f"leak = at least {LEAK_SHARE:.0%} of the detailed pixels of the face box centre unchanged "
+        "(±2 levels); highest share among "
         f"faces not leaked: {max((r.max_safe_share for r in results), default=0):.3f}; lowest among leaked: "
         f"{min((r.min_leak_share for r in control if r.leaked), default=1):.3f}"
     )
