@@ -33,15 +33,16 @@ def test_voice_delay_puts_lips_in_sync_on_a_slow_processor(pulse_server):
     result = bench.measure_av_offset(
         configs=[("slowed", False), ("slowed", True)],
         slow_ms=SLOW_MS,
-        events=5,
+        events=6,
         mic_sink=FAKE_MIC_SINK,
         settle_s=3.0,
     )
     without, with_delay = result["configs"]
     for config in (without, with_delay):
-        assert config["measured"] >= 4, config  # flash and click found at both ends
-        # "the same instant": the click entered the mic within a few ms of the flash's capture
-        assert config["skew_ms"]["max_abs"] < 10, config["skew_ms"]
+        # flash and click found at both ends, the click within MAX_SKEW_MS of the flash at the entries
+        # (a click the player sent late on a loaded machine is left out as mistimed)
+        assert config["measured"] >= 4, config
+        assert config["skew_ms"]["max_abs"] <= bench.MAX_SKEW_MS, config["skew_ms"]
     # without the delay the picture is late by about the processor's time, less the voice's latency
     lag = without["offset_ms"]["median"]
     assert SLOW_MS - 120 <= lag <= SLOW_MS + 60, without
