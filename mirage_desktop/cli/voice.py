@@ -10,9 +10,9 @@ import time
 
 from mirage_desktop.cli import validate, voice_file
 from mirage_desktop.cli.common import load_user_settings
+from mirage_desktop.cli.voice_args import add_pitch_args
 from mirage_desktop.config.settings import RVC_PITCH_ESTIMATORS, VoiceSettings
 from mirage_desktop.voice.converters import CONVERTERS, create_converter, rvc
-from mirage_desktop.voice.converters.pitch import FORMANT_RANGE, MAX_SEMITONES
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.metrics import VoiceMetrics
 from mirage_desktop.voice.pipeline import PipelineConfig
@@ -33,16 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input", help="microphone: PortAudio name, or on Linux a PulseAudio source name")
     p.add_argument("--output-device", help="play here instead of the virtual microphone")
     p.add_argument("--converter", choices=sorted(CONVERTERS), help="voice converter (default: settings)")
-    p.add_argument(
-        "--semitones",
-        type=validate.finite_float(-MAX_SEMITONES, MAX_SEMITONES),
-        help=f"pitch shift, e.g. 4 or -3.5 (±{MAX_SEMITONES:g})",
-    )
-    p.add_argument(
-        "--formant",
-        type=validate.finite_float(*FORMANT_RANGE),
-        help=f"formant factor, 1.0 = unchanged, e.g. 1.15 or 0.9 ({FORMANT_RANGE[0]:g}–{FORMANT_RANGE[1]:g})",
-    )
+    add_pitch_args(p)
     group = p.add_argument_group("RVC voice (--converter rvc)")
     group.add_argument("--model", type=validate.existing_file("voice model", (".pth",)),
                      help="the RVC v1/v2 voice, VOICE.pth")  # fmt: skip

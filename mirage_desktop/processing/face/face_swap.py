@@ -559,21 +559,7 @@ class FaceSwapProcessor(FrameProcessor):
         t3 = time.perf_counter()
         jobs = [self._renderer.finish(job, look) for job in jobs]
         t4 = time.perf_counter()
-        done = 0
-        pasted: set[int] = set()
-        for job in jobs:
-            if not self._renderer.paste(image, job, look):
-                continue
-            done += 1
-            # below half opacity the face shown is mostly the camera's: the guard must treat it as
-            # unswapped (covered while the privacy cover is on), not as a swap
-            if look.opacity >= MIN_SWAPPED_OPACITY:
-                pasted.add(id(job.face))
-            if self.debug_overlay:
-                x1, y1, x2, y2 = _box(job.face)
-                frame.annotations.append(
-                    Annotation(box=(x1, y1, x2, y2), label="SWAP", points=job.face.kps.copy())
-                )
+        done, pasted = self._paste(frame, jobs, look, "SWAP")
         t5 = time.perf_counter()
         frame.stage_ms["face.swap"] = (t2 - t1) * 1000.0
         if enhancer is not None:
@@ -667,21 +653,7 @@ class FaceSwapProcessor(FrameProcessor):
             finish_look = dataclasses.replace(look, mouth_mask=True)
         jobs = [self._renderer.finish(job, finish_look) for job in jobs]
         t3 = time.perf_counter()
-        done = 0
-        pasted: set[int] = set()
-        for job in jobs:
-            if not self._renderer.paste(image, job, look):
-                continue
-            done += 1
-            if look.opacity >= MIN_SWAPPED_OPACITY:
-                pasted.add(id(job.face))
-            if self.debug_overlay:
-                x1, y1, x2, y2 = _box(job.face)
-                frame.annotations.append(
-                    Annotation(
-                        box=(x1, y1, x2, y2), label="SWAP*" if reused else "SWAP", points=job.face.kps.copy()
-                    )
-                )
+        done, pasted = self._paste(frame, jobs, look, "SWAP*" if reused else "SWAP")
         t4 = time.perf_counter()
         frame.stage_ms["face.swap"] = (t2 - t1) * 1000.0
         frame.stage_ms["face.mask"] = (t3 - t2) * 1000.0
@@ -701,6 +673,26 @@ class FaceSwapProcessor(FrameProcessor):
             tuple(FaceRegion(_box(f), id(f) in pasted, id(f) in bystanders) for f in faces)
         )
         return frame
+
+    def _paste(self, frame: Frame, jobs: list[FaceJob], look: FaceLook, label: str) -> tuple[int, set[int]]:
+        """Paste the finished jobs into ``frame.image``: how many were pasted, and the ids of the faces
+        that count as swapped for the privacy guard."""
+        done = 0
+        pasted: set[int] = set()
+        for job in jobs:
+            if not self._renderer.paste(frame.image, job, look):
+                continue
+            done += 1
+            # below half opacity the face shown is mostly the camera's: the guard must treat it as
+            # unswapped (covered while the privacy cover is on), not as a swap
+            if look.opacity >= MIN_SWAPPED_OPACITY:
+                pasted.add(id(job.face))
+            if self.debug_overlay:
+                x1, y1, x2, y2 = _box(job.face)
+                frame.annotations.append(
+                    Annotation(box=(x1, y1, x2, y2), label=label, points=job.face.kps.copy())
+                )
+        return done, pasted
 
     def _swap_done(self, task: SwapTask, made: list[SwappedFace], enhanced: int, problem: str | None) -> None:
         """A swap finished (swapper thread, or in line): account the enhancer's work and failures."""
