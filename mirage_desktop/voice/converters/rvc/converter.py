@@ -35,6 +35,7 @@ from scipy import signal
 
 from mirage_desktop.voice.converters.base import VoiceConverter
 from mirage_desktop.voice.converters.rvc.content import CONTENT_RATE, MODEL_IDS, ContentEncoder
+from mirage_desktop.voice.converters.rvc.noise import IndexedNoise
 from mirage_desktop.voice.converters.rvc.pitch import coarse_pitch, transpose
 from mirage_desktop.voice.errors import VoiceError
 
@@ -43,7 +44,6 @@ MAX_SEMITONES = 24.0
 _UNSETTLED = 3
 #: tail length used to find a window's position in the stream
 _MATCH = 32
-_NOISE_FRAMES = 1000
 
 
 class SampleRateChange(VoiceError):
@@ -296,9 +296,9 @@ class RVCConverter(VoiceConverter):
         self._pending_reset = False
         sr = self.sample_rate or self._bundle.voice.sr
         inter = self._bundle.voice.synth.cfg.inter_channels
-        rng = np.random.default_rng(1234)
-        self._znoise = rng.standard_normal((inter, _NOISE_FRAMES)).astype(np.float32)
-        self._snoise = rng.standard_normal(sr * 2).astype(np.float32)
+        # fresh noise for every frame and sample of the stream, the same on a re-synthesis
+        self._znoise = IndexedNoise(seed=1234, block=100, rows=inter)
+        self._snoise = IndexedNoise(seed=4321, block=sr)
 
     def _advance(self, window: np.ndarray) -> bool:
         """Move the timeline to this window's end; False when it does not continue the last one."""
@@ -427,16 +427,14 @@ class RVCConverter(VoiceConverter):
         dtype = torch.float16 if bundle.half else torch.float32
         t0 = time.perf_counter()
         phone = torch.from_numpy(np.ascontiguousarray(feats)).to(dev, dtype)[None]
-        frames_idx = np.arange(k_first, k_hi) % _NOISE_FRAMES
-        znoise = torch.from_numpy(self._znoise[:, frames_idx]).to(dev, dtype)[None]
+        znoise = torch.from_numpy(self._znoise.take(k_first, k_hi)).to(dev, dtype)[None]
         kwargs: dict[str, Any] = {}
         if voice.use_f0:
-            sample_idx = np.arange(k_lo * hop, k_hi * hop) % len(self._snoise)
             kwargs = {
                 "pitch": torch.from_numpy(coarse_pitch(f0t[s0:s1])).to(dev)[None],
                 "pitchf": torch.from_numpy(f0t[s0:s1]).to(dev, dtype)[None],
                 "phase0": torch.tensor([fr.phase[k_lo - fr.start]], device=dev),
-                "source_noise": torch.from_numpy(self._snoise[sample_idx]).to(dev, dtype)[None],
+                "source_noise": torch.from_numpy(self._snoise.take(k_lo * hop, k_hi * hop)).to(dev, dtype),
             }
         audio = synth.infer(
             phone, sid=params.speaker, skip_head=skip, return_length=length, latent_noise=znoise, **kwargs

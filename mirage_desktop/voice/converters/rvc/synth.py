@@ -368,10 +368,12 @@ class HarmonicSource(nn.Module):
     def forward(
         self, f0: torch.Tensor, upp: int, phase0: torch.Tensor | None, noise: torch.Tensor | None
     ) -> torch.Tensor:
-        """``f0`` [B, T] Hz per frame → [B, 1, T*upp]. ``phase0`` [B] in cycles: the phase at sample 0."""
+        """``f0`` [B, T] Hz per frame → [B, 1, T*upp]. ``phase0`` [B] in cycles: the phase accumulated
+        before sample 0 (the sum of every earlier sample's step)."""
         f0_up = torch.repeat_interleave(f0, upp, dim=1)  # [B, N]
         step = f0_up / self.sr  # cycles per sample
-        phase = torch.cumsum(step.double(), dim=1) - step.double()
+        # as RVC's SineGen: a sample's phase includes its own step
+        phase = torch.cumsum(step.double(), dim=1)
         if phase0 is not None:
             phase = phase + phase0.double()[:, None]
         sine = torch.sin(2 * math.pi * torch.remainder(phase, 1.0)).to(f0.dtype) * self.SINE_AMP
