@@ -29,6 +29,13 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade pip >/dev/null
 # torch first, pinned: an unpinned torch pulls gigabytes of CUDA packages before anything else.
 "${PIP[@]}" install "torch==2.13.0"
+# An environment made before Mirage moved to OpenCV's headless build still has the GUI build; both
+# own the same cv2 files, so remove it first and (re)install the headless files whole.
+if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
+  echo "Replacing opencv-python (GUI build) with opencv-python-headless"
+  "${PIP[@]}" uninstall -y opencv-python >/dev/null
+  "${PIP[@]}" install --force-reinstall --no-deps "opencv-python-headless>=4.9"
+fi
 "${PIP[@]}" install -e ".[dev]"
 # FCPE pitch for RVC voices (its pretrained weights ship in the wheel, MIT). --no-deps: it requires
 # torchaudio only to resample, and the Linux torchaudio wheels on PyPI are CUDA builds that cannot

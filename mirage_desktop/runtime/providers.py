@@ -175,6 +175,25 @@ class ProviderReport:
         return asdict(self)
 
 
+#: the provider library ONNX Runtime loads from beside itself for each NVIDIA provider
+_PROVIDER_LIBRARIES = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt"}
+
+
+def missing_provider_library(ort: ModuleType, name: str) -> str | None:
+    """Why a listed NVIDIA provider cannot start when its library is not installed at all (the
+    frozen bundle leaves them out: without NVIDIA's CUDA/cuDNN libraries they cannot run)."""
+    short = _PROVIDER_LIBRARIES.get(name)
+    capi = Path(getattr(ort, "__file__", "") or ".").parent / "capi"
+    if short is None or not capi.is_dir():
+        return None
+    if any(f"onnxruntime_providers_{short}" in f.name for f in capi.iterdir()):
+        return None
+    return (
+        f"this Mirage build has no {short.upper() if short == 'cuda' else 'TensorRT'} provider library "
+        "(the app bundle runs on the CPU; for an NVIDIA GPU use a source install)"
+    )
+
+
 def _session_providers(ort: ModuleType, model: bytes, specs: list[ProviderSpec]) -> list[str]:
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the fallback is reported by the probe, not as an ORT error dump
@@ -214,8 +233,10 @@ def probe_providers(
             if name in got:
                 report.working.append(name)
             else:
+                why = missing_provider_library(ort, name)
                 report.notes.append(
                     f"{name} is listed but did not start (session fell back to {', '.join(got)})"
+                    + (f": {why}" if why else "")
                 )
     try:
         names = candidate_providers(config, report.working)
