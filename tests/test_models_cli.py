@@ -14,6 +14,7 @@ import pytest
 
 from mirage_desktop.cli import models as models_cli
 from mirage_desktop.models import DownloadSettings, Manifest, ModelStore
+from mirage_desktop.runtime.probe_model import identity_model_bytes
 from tests.test_models_httpserver import model_dict, random_bytes, refused_url, running_server, sha256
 
 SWAP = random_bytes(120_000, seed=41)
@@ -117,7 +118,7 @@ def test_verify_exit_codes(cli, capsys):
 
 def test_add_with_and_without_allow_unverified(cli, capsys, tmp_path):
     own = tmp_path / "swap.onnx"
-    own.write_bytes(random_bytes(1000, seed=43))
+    own.write_bytes(identity_model_bytes((1, 43)))  # a real ONNX model, not the manifest's
 
     assert cli("add", str(own)) == 1
     assert "--allow-unverified" in capsys.readouterr().err

@@ -97,7 +97,7 @@ def test_lock_held_by_another_process_then_released_by_its_death(tmp_path):
         holder.wait()
 
     # The holder died without cleaning up: its PID is still in the file, yet the lock is free.
-    assert lock_path.read_text().strip() == str(holder.pid)
+    assert FileLock(lock_path).holder_pid() == holder.pid
     lock = FileLock(lock_path, timeout=2)
     with lock:
         assert lock.holder_pid() == os.getpid()

@@ -21,9 +21,11 @@ from mirage_desktop.models import (
 from mirage_desktop.models.download import sha256_file
 from mirage_desktop.models.errors import storage_error
 from mirage_desktop.models.sidecar import read_record, sidecar_path
+from mirage_desktop.runtime.probe_model import identity_model_bytes
 from tests.test_models_httpserver import model_dict, random_bytes, sha256
 
 DATA = random_bytes(50_000, seed=21)
+ONNX = identity_model_bytes()
 URL = "https://models.example/swap.onnx"
 
 
@@ -114,15 +116,16 @@ def test_a_damaged_sidecar_is_ignored(tmp_path):
 def test_size_only_and_unverifiable_entries(tmp_path, caplog):
     store = make_store(
         tmp_path,
-        model_dict("sized", DATA, [URL], sha=None),
+        model_dict("sized", ONNX, [URL], sha=None),
         model_dict("blind", None, [URL]),
     )
-    place(store, "sized.onnx", DATA)
-    place(store, "blind.onnx", b"whatever")
+    # Without a hash only the kind of file vouches for it: these are real ONNX models.
+    place(store, "sized.onnx", ONNX)
+    place(store, "blind.onnx", identity_model_bytes((3, 3)))
 
     sized = store.status("sized")
     assert (sized.state, sized.verified, sized.sha256_ok) == ("size-only", True, None)
-    place(store, "sized.onnx", DATA + b"!")
+    place(store, "sized.onnx", ONNX + b"!")
     assert store.status("sized").state == "bad"
 
     with caplog.at_level(logging.WARNING):
@@ -146,7 +149,7 @@ def test_add_copies_a_matching_file_and_guesses_its_id(tmp_path):
 
 def test_add_refuses_a_mismatch_unless_allowed(tmp_path, caplog):
     store = make_store(tmp_path)
-    own = random_bytes(30_000, seed=22)  # a self-built stand-in: other weights, other size
+    own = identity_model_bytes((2, 30))  # a self-built stand-in: other weights, other size
     src = tmp_path / "my_swapper.onnx"
     src.write_bytes(own)
 
@@ -179,7 +182,7 @@ def test_add_refuses_a_mismatch_unless_allowed(tmp_path, caplog):
 
 def test_add_of_a_file_already_in_place(tmp_path):
     store = make_store(tmp_path)
-    path = place(store, "swap.onnx", random_bytes(100, seed=23))
+    path = place(store, "swap.onnx", identity_model_bytes((1, 23)))
     assert store.add(path, allow_unverified=True) == path
     assert store.status("swap").state == "user-supplied"
 
@@ -190,7 +193,7 @@ def test_add_needs_an_id_it_can_guess(tmp_path):
     src.write_bytes(DATA)
     with pytest.raises(UnknownModelError, match="--id"):
         store.add(src)
-    with pytest.raises(ModelError, match="is not a file"):
+    with pytest.raises(ModelError, match="does not exist"):
         store.add(tmp_path / "absent.onnx")
     assert store.add(src, "swap").read_bytes() == DATA
 

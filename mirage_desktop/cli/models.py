@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mirage_desktop.models import ModelError, ModelStatus, ModelStore, UnknownModelError
+from mirage_desktop.models.errors import ModelInputError, ModelKindError
 
 #: builds the store; receives keyword options such as on_lock_wait (tests hand in their own)
 StoreFactory = Callable[..., ModelStore]
@@ -107,7 +108,7 @@ def _list(factory: StoreFactory, args: argparse.Namespace) -> int:
 
 def _download(factory: StoreFactory, args: argparse.Namespace) -> int:
     try:
-        store = factory(on_lock_wait=_tell_waiting, on_mirror=_tell_mirror)
+        store = factory(on_lock_notice=_tell_mirror, on_mirror=_tell_mirror)
         if args.all:
             ids = list(store.manifest.ids)
         elif args.required or not args.ids:
@@ -166,11 +167,13 @@ def _verify(factory: StoreFactory, args: argparse.Namespace) -> int:
 
 def _add(factory: StoreFactory, args: argparse.Namespace) -> int:
     try:
-        store = factory()
+        # Told who holds the lock while it waits: a silent wait looks like a hung command.
+        store = factory(on_lock_notice=_tell_mirror)
         path = store.add(args.path, args.model_id, allow_unverified=args.allow_unverified)
         entry = next(entry for entry in store.manifest if entry.file == path.name)
         status = store.status(entry.id)
-    except UnknownModelError as exc:
+    except (UnknownModelError, ModelInputError, ModelKindError) as exc:
+        # the user named the wrong thing: a missing path, a FIFO, an HTML page saved as .onnx
         return _fail(exc, EXIT_USAGE)
     except ModelError as exc:
         return _fail(exc)
@@ -244,11 +247,6 @@ class TerminalProgress:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
-
-
-def _tell_waiting(pid: int | None) -> None:
-    who = f"process {pid}" if pid else "another process"
-    print(f"Waiting for {who}, which is downloading the same model...", file=sys.stderr, flush=True)
 
 
 def _tell_mirror(line: str) -> None:

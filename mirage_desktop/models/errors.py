@@ -79,3 +79,11 @@ def storage_error(exc: OSError, path: Path, action: str) -> ModelStorageError:
     err = ModelStorageError(text)
     err.__cause__ = exc
     return err
+
+
+class ModelInputError(ModelError):
+    """The user named something that cannot be a model file (missing, a folder, a FIFO): exit code 2."""
+
+
+class ModelKindError(ModelVerificationError):
+    """The file is not the kind of file the model must be (an HTML page for an ONNX model, ...)."""

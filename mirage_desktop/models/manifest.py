@@ -6,7 +6,6 @@ frozen builds carry it). Tests and developers build their own from a dict or ano
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mirage_desktop.models.errors import ManifestError, UnknownModelError
+from mirage_desktop.safe_read import loads_json, read_text
 
 SHIPPED_MANIFEST = "manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -142,16 +142,17 @@ class Manifest:
     @classmethod
     def from_file(cls, path: Path) -> Manifest:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
+            # a regular file of sane size only: a FIFO or /dev/zero here must not hang or eat memory
+            text = read_text(path, what="model manifest")
+        except (OSError, UnicodeDecodeError) as exc:
             raise ManifestError(f"Cannot read the model manifest {path}: {exc}") from exc
         return cls.from_json(text, origin=str(path))
 
     @classmethod
     def from_json(cls, text: str, origin: str = "<json>") -> Manifest:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = loads_json(text)
+        except ValueError as exc:
             raise ManifestError(f"The model manifest {origin} is not valid JSON: {exc}") from exc
         return cls.from_dict(data, origin=origin)
 

@@ -7,10 +7,10 @@ import logging
 import os
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from mirage_desktop.config.paths import AppPaths, folder_problem
+from mirage_desktop.models import filekind
 from mirage_desktop.models.archive import extract_member
 from mirage_desktop.models.download import (
     DownloadSettings,
@@ -25,48 +25,37 @@ from mirage_desktop.models.errors import (
     MirrorAttempt,
     ModelDownloadError,
     ModelError,
+    ModelInputError,
+    ModelKindError,
     ModelMissingError,
     ModelStorageError,
     ModelVerificationError,
     UnknownModelError,
     storage_error,
 )
-from mirage_desktop.models.lock import FileLock, WaitCallback
+from mirage_desktop.models.lock import FileLock, NoticeCallback, WaitCallback
 from mirage_desktop.models.manifest import ArchiveSpec, Manifest, ModelEntry
 from mirage_desktop.models.sidecar import VerifiedRecord, read_record, remove_record, write_record
 from mirage_desktop.models.sources import Source, sources_for
+from mirage_desktop.models.status import (
+    STATES,
+    UNHASHED,
+    ModelStatus,
+    describe,
+    judge,
+    missing,
+    present,
+    wrong_kind,
+)
+from mirage_desktop.safe_read import kind_of, not_regular_reason
+
+__all__ = ["STATES", "ModelStatus", "ModelStore"]
 
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
 LOCK_DIR = ".locks"
 ARCHIVE_DIR = ".archives"
-
-#: states a present file can be in; the first four may be used
-STATES = ("verified", "size-only", "user-supplied", "unverifiable", "bad", "missing")
-_USABLE = {"verified", "size-only", "user-supplied", "unverifiable"}
-
-
-@dataclass(frozen=True, slots=True)
-class ModelStatus:
-    id: str
-    file: str
-    path: Path
-    present: bool
-    #: the file is the manifest's (by SHA-256, or by size where no hash is published)
-    verified: bool
-    size: int | None
-    expected_size: int | None
-    #: None when there is no published hash to compare with (or the file is missing)
-    sha256_ok: bool | None
-    user_supplied: bool
-    message: str
-    #: one of STATES
-    state: str = "missing"
-
-    @property
-    def usable(self) -> bool:
-        return self.state in _USABLE
 
 
 class ModelStore:
@@ -81,17 +70,21 @@ class ModelStore:
         lock_timeout: float | None = None,
         on_lock_wait: WaitCallback | None = None,
         on_mirror: Callable[[str], None] | None = None,
+        on_lock_notice: NoticeCallback | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         if models_dir is None:
             models_dir = AppPaths.from_env(self.environ).models_dir
         self.models_dir = Path(models_dir)
         self.manifest = manifest if manifest is not None else Manifest.shipped()
-        self.settings = settings or DownloadSettings()
+        # The environment may shorten the bounds (MIRAGE_DOWNLOAD_*), for tests of the real CLI.
+        self.settings = settings or DownloadSettings.from_env(self.environ)
         self._hash_file = file_hasher
-        self._fetcher = HttpFetcher(self.settings, self.environ)
+        self._fetcher = HttpFetcher(self.settings, self.environ, tell=self._tell)
         self._lock_timeout = lock_timeout
         self._on_lock_wait = on_lock_wait
+        #: told that a command waits for another process's lock, and for whom
+        self._on_lock_notice = on_lock_notice
         #: told, as one line each, which source is tried and why one is given up
         self._on_mirror = on_mirror
 
@@ -112,11 +105,12 @@ class ModelStore:
             stat = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             # NotADirectoryError: the models folder path runs through a file, so nothing can be there.
-            return self._missing(entry, path)
+            return missing(entry, path, self.models_dir, self.folder_problem())
         except OSError as exc:
             raise storage_error(exc, path, "read") from exc
         if not path.is_file():
-            return self._status(entry, path, "bad", stat.st_size, None, False, f"{path} is not a file.")
+            what = f"{path} is {kind_of(path)}, not a file."
+            return present(entry, path, "bad", stat.st_size, None, False, what)
 
         record = read_record(path)
         fresh = record is not None and record.matches(stat)
@@ -141,7 +135,13 @@ class ModelStore:
                 ),
             )
         user_supplied = claimed_user and actual is not None and actual == record.sha256
-        return self._judge(entry, path, stat.st_size, actual, user_supplied)
+        judged = judge(entry, path, stat.st_size, actual, user_supplied)
+        if judged.state in UNHASHED:
+            # Nothing but its own bytes vouches for this file: it must at least be the right kind.
+            problem = self._kind_problem(path, entry.file, "read")
+            if problem:
+                return wrong_kind(entry, path, stat.st_size, problem)
+        return judged
 
     def statuses(self) -> list[ModelStatus]:
         return [self.status(entry.id) for entry in self.manifest]
@@ -203,9 +203,10 @@ class ModelStore:
     def add(self, src_path: Path, model_id: str | None = None, allow_unverified: bool = False) -> Path:
         """Copy a model file the user already has into the store, checking it against the manifest."""
         src = Path(src_path).expanduser()
-        if not src.is_file():
-            raise ModelError(
-                f"{src} is not a file. Give the path of a model file you downloaded, "
+        reason = not_regular_reason(src)
+        if reason:
+            raise ModelInputError(
+                f"{reason}. Give the path of a model file you downloaded, "
                 "e.g. `mirage-cli models add ~/Downloads/inswapper_128.onnx`."
             )
         if model_id is None:
@@ -217,6 +218,11 @@ class ModelStore:
                 )
         entry = self.manifest.get(model_id)
         target = self.models_dir / entry.file
+        # Only a published hash can vouch for the bytes; short of one, the file must be the right kind
+        # (checked before copying, so a 3 GB download page is refused at once).
+        hash_may_match = entry.sha256 is not None and entry.size in (None, src.stat().st_size)
+        if not hash_may_match:
+            self._refuse_wrong_kind(src, entry)
         self._make_models_dir()
         with self._lock(entry.file):
             in_place = target.exists() and os.path.samefile(src, target)
@@ -226,12 +232,19 @@ class ModelStore:
             matches = (entry.size is None or size == entry.size) and (
                 entry.sha256 is None or actual == entry.sha256
             )
+            if not matches and hash_may_match:
+                try:
+                    self._refuse_wrong_kind(src, entry)
+                except ModelKindError:
+                    if not in_place:
+                        staging.unlink(missing_ok=True)
+                    raise
             if not matches and not allow_unverified:
                 if not in_place:
                     staging.unlink(missing_ok=True)
                 raise ModelVerificationError(
                     f"{src} does not match the manifest's {entry.id}: expected "
-                    f"{_describe(entry.size, entry.sha256)}, got {_describe(size, actual)}. "
+                    f"{describe(entry.size, entry.sha256)}, got {describe(size, actual)}. "
                     "If you built this file yourself or trust it, add it anyway with "
                     f"`mirage-cli models add {src} --id {entry.id} --allow-unverified` "
                     "(it is then marked user-supplied, hash not verified)."
@@ -255,105 +268,24 @@ class ModelStore:
 
     # ------------------------------------------------------------------ internals
 
-    def _judge(
-        self, entry: ModelEntry, path: Path, size: int, actual: str | None, user_supplied: bool
-    ) -> ModelStatus:
-        hash_ok = None if entry.sha256 is None or actual is None else actual == entry.sha256
-        size_ok = entry.size is None or size == entry.size
-        if entry.sha256 is not None and not size_ok:
-            hash_ok = False  # a file of another size cannot have the published hash
-        if hash_ok and size_ok:
-            return self._status(entry, path, "verified", size, True, False, f"{entry.file} is verified.")
-        if user_supplied:
-            return self._status(
-                entry,
-                path,
-                "user-supplied",
-                size,
-                hash_ok,
-                True,
-                f"{path} was added with --allow-unverified: user-supplied, hash not verified. "
-                "Mirage uses it as it is.",
+    def _refuse_wrong_kind(self, src: Path, entry: ModelEntry) -> None:
+        kind = filekind.kind_for(entry.file)
+        try:
+            problem = filekind.check_file(src, kind)
+        except OSError as exc:
+            raise ModelInputError(f"Cannot read {src}: {exc.strerror or exc}.") from exc
+        if problem:
+            again = f" (from {entry.manual_url})" if entry.manual_url else ""
+            raise ModelKindError(
+                f"{src} cannot be {entry.id}: {problem}. Download {entry.file} again{again} and add "
+                "that file; --allow-unverified does not change this, Mirage cannot load such a file."
             )
-        if hash_ok is False or not size_ok:
-            return self._status(
-                entry,
-                path,
-                "bad",
-                size,
-                hash_ok,
-                False,
-                f"{path} is not the expected file: expected {_describe(entry.size, entry.sha256)}, "
-                f"got {_describe(size, actual)}. Delete it and run `mirage-cli models download {entry.id}`, "
-                f"or keep it with `mirage-cli models add {path} --id {entry.id} --allow-unverified`.",
-            )
-        if entry.size is not None:
-            return self._status(
-                entry,
-                path,
-                "size-only",
-                size,
-                None,
-                False,
-                f"{entry.file} has the expected size; no SHA-256 is published for it, so its content "
-                "is not verified.",
-            )
-        return self._status(
-            entry,
-            path,
-            "unverifiable",
-            size,
-            None,
-            False,
-            f"{path} cannot be verified: neither its size nor its hash is published.",
-        )
 
-    @staticmethod
-    def _status(
-        entry: ModelEntry,
-        path: Path,
-        state: str,
-        size: int | None,
-        sha256_ok: bool | None,
-        user_supplied: bool,
-        message: str,
-    ) -> ModelStatus:
-        return ModelStatus(
-            id=entry.id,
-            file=entry.file,
-            path=path,
-            present=True,
-            verified=state in ("verified", "size-only"),
-            size=size,
-            expected_size=entry.size,
-            sha256_ok=sha256_ok,
-            user_supplied=user_supplied,
-            message=message,
-            state=state,
-        )
-
-    def _missing(self, entry: ModelEntry, path: Path) -> ModelStatus:
-        problem = self.folder_problem()
-        return ModelStatus(
-            id=entry.id,
-            file=entry.file,
-            path=path,
-            present=False,
-            verified=False,
-            size=None,
-            expected_size=entry.size,
-            sha256_ok=None,
-            user_supplied=False,
-            message=(
-                f"{entry.file} is not installed. {problem}"
-                if problem
-                else f"{entry.file} is not installed. Run `mirage-cli models download {entry.id}`, "
-                f"or put {entry.file} in {self.models_dir}"
-                + (f" (download it from {entry.manual_url})" if entry.manual_url else "")
-                + "."
-            ),
-            state="missing",
-        )
+    def _kind_problem(self, path: Path, file_name: str, action: str) -> str | None:
+        try:
+            return filekind.check_file(path, filekind.kind_for(file_name))
+        except OSError as exc:
+            raise storage_error(exc, path, action) from exc
 
     def _tell(self, line: str) -> None:
         log.info(line)
@@ -368,6 +300,7 @@ class ModelStore:
             self.models_dir / LOCK_DIR / (file_name + ".lock"),
             timeout=self._lock_timeout,
             on_wait=self._on_lock_wait,
+            on_notice=self._on_lock_notice,
         )
 
     def _make_models_dir(self) -> None:
@@ -384,7 +317,7 @@ class ModelStore:
             )
 
     def _fetch(self, entry: ModelEntry, source: Source, progress: ProgressCallback | None) -> str:
-        expected = Expected(entry.size, entry.sha256)
+        expected = Expected(entry.size, entry.sha256, filekind.kind_for(entry.file))
         part = self._part(entry)
         if source.kind == "direct":
             return self._fetcher.fetch(source.url, part, expected, progress)
@@ -394,11 +327,12 @@ class ModelStore:
         with self._lock(spec.file):
             if not self._archive_ready(spec, archive_path):
                 archive_part = archive_path.with_name(archive_path.name + PART_SUFFIX)
-                archive_expected = Expected(spec.size, spec.sha256)
+                archive_expected = Expected(spec.size, spec.sha256, filekind.kind_for(spec.file))
                 sha = self._fetcher.fetch(source.url, archive_part, archive_expected, progress)
                 self._install(archive_part, archive_path, sha)
             try:
-                return extract_member(archive_path, entry.archive.member, part, expected)
+                limit = self.settings.unknown_size_limit
+                return extract_member(archive_path, entry.archive.member, part, expected, limit)
             except FetchError:
                 # The zip is not what we need (damaged, or a different pack): fetch it again next time.
                 archive_path.unlink(missing_ok=True)
@@ -469,12 +403,6 @@ class ModelStore:
                 "the next attempt resumes from there."
             )
         return ModelDownloadError("\n".join(lines), attempts)
-
-
-def _describe(size: int | None, sha256: str | None) -> str:
-    parts = [f"{size:,} bytes" if size is not None else "unknown size"]
-    parts.append(f"sha256 {sha256}" if sha256 else "no published sha256")
-    return ", ".join(parts)
 
 
 def _copy_hashing(src: Path, dest: Path, chunk_size: int = 1 << 20) -> str:
