@@ -180,13 +180,13 @@ class HttpFetcher:
                 digest = hashlib.sha256()  # the server sends the whole file: restart from byte 0
             length = response.headers.get("Content-Length", "")
             end = start + int(length) if length.isdigit() else None
-            if end is not None and end > limit:
-                raise FetchError(_too_big(end, expected, limit, "offers"), discard=start == 0)
             if expected.size is not None and end is not None and end != expected.size:
                 raise FetchError(
                     f"the server offers {end:,} bytes but the manifest expects {expected.size:,} "
-                    "(a different file)"
+                    "(a different file); not downloaded"
                 )
+            if end is not None and end > limit:
+                raise FetchError(_too_big(end, expected, limit, "offers"), discard=start == 0)
             total = expected.size or end or 0
             done = self._stream(response, part, start, digest, total, limit, expected, progress)
 
