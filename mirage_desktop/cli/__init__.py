@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from mirage_desktop import __version__
 from mirage_desktop.cli import devices, doctor, models, process, run, voice
+from mirage_desktop.cli.closed_output import EXIT_CLOSED_PIPE, flush_stdout, silence_closed_outputs
+from mirage_desktop.cli.signals import InterruptOnSignals, exit_code_of, say
 from mirage_desktop.config.logs import setup_logging
 from mirage_desktop.config.paths import AppPaths
 
@@ -29,17 +31,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every stop signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) unwinds it like Ctrl-C,
+    so its cleanup runs; a closed stdout (``| head -1``) ends it quietly with 141."""
+    try:
+        with InterruptOnSignals():
+            try:
+                return _dispatch(argv)
+            except KeyboardInterrupt as exc:
+                code = exit_code_of(exc)
+                say("interrupted\n" if code == 130 else f"{exc.args[0]} received: stopped\n")
+                return code
+            finally:
+                flush_stdout()  # a closed pipe shows here, not as "Exception ignored" at exit
+    except BrokenPipeError:
+        silence_closed_outputs()
+        return EXIT_CLOSED_PIPE
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     setup_logging(AppPaths.from_env().log_dir, logging.INFO if args.verbose else logging.WARNING)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

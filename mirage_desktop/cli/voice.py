@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
 
 from mirage_desktop.cli import validate, voice_file
+from mirage_desktop.cli.closed_output import EXIT_CLOSED_PIPE, silence_closed_outputs
 from mirage_desktop.cli.common import load_user_settings
+from mirage_desktop.cli.outputs import check_json_output, emit_metrics
+from mirage_desktop.cli.signals import StopOnSignals
 from mirage_desktop.cli.voice_args import add_pitch_args
 from mirage_desktop.config.settings import RVC_PITCH_ESTIMATORS, VoiceSettings
+from mirage_desktop.sinks.output_file import OutputError
 from mirage_desktop.voice.converters import CONVERTERS, create_converter, rvc
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.metrics import VoiceMetrics
 from mirage_desktop.voice.pipeline import PipelineConfig
-from mirage_desktop.voice.routing import BACKENDS, build_engine, open_outputs
+from mirage_desktop.voice.routing import BACKENDS, ServerWatch, build_engine, open_outputs
 from mirage_desktop.voice.virtual_mic import make_virtual_mic
 
 _PIPELINE = PipelineConfig()
@@ -180,49 +183,56 @@ def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
     voice = _voice_settings(args)
     if voice_file.wants_file(args):  # a recording instead of the microphone, on the same path
         return voice_file.run_file_conversion(args, voice, converter_options(voice), stop)
+    metrics_path = check_json_output(args.metrics_json)
     converter = create_converter(voice.converter, **converter_options(voice))
     vmic, pulse, target = open_outputs(voice, sys.platform, make_virtual_mic)
+    code = 0
     try:
         if vmic is not None:
             print(f"Virtual microphone ready: select '{target}' in your call app.", flush=True)
         engine = build_engine(voice, converter, vmic, pulse, sample_rate=args.sample_rate)
         engine.start()
+        watch = ServerWatch(pulse)
         try:
             print(f"Voice live ({converter.name}, {engine.spec.backend}); Ctrl+C to stop.", flush=True)
             started = time.monotonic()
             while not stop.wait(1.0):
+                metrics = engine.metrics()
+                lost = watch.check(metrics.status)
+                if lost:
+                    print(f"voice: {lost}", file=sys.stderr, flush=True)
+                    code = 1
+                    break
                 if args.stats:
-                    _print_stats(engine.metrics())
+                    _print_stats(metrics)
                 if args.seconds and time.monotonic() - started >= args.seconds:
                     break
         finally:
             engine.stop()
             metrics = engine.metrics()
-            if args.metrics_json:
-                from mirage_desktop.cli.common import write_json
-
-                write_json(args.metrics_json, metrics.to_dict())
-            if args.stats:
+            failed = emit_metrics(args.metrics_json, metrics_path, metrics.to_dict())
+            if failed:
+                print(f"voice: {failed}", file=sys.stderr, flush=True)
+                code = code or 1
+            if args.stats and code == 0:
                 _print_stats(metrics)
     finally:
         if vmic is not None:
             vmic.close()
-    return 0
+    return code
 
 
 def voice_command(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        # SIGTERM (e.g. a session ending) must still unload the virtual microphone.
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        return run_voice(args, stop)
-    except VoiceError as exc:
-        print(f"voice: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    """Until Ctrl-C, SIGTERM (a session ending), SIGHUP (the terminal closing) or SIGQUIT: each
+    stops the voice the same way, unloading the virtual microphone, and ends with 0. A closed
+    stdout (``--stats | head -1``) stops it too, quietly (141)."""
+    with StopOnSignals() as signals:
+        try:
+            return run_voice(args, signals.event)
+        except (VoiceError, OutputError) as exc:
+            print(f"voice: {exc}", file=sys.stderr, flush=True)
+            return 2
+        except BrokenPipeError:
+            # the microphone is already gone (the finally blocks ran); nothing more to say
+            silence_closed_outputs()
+            return EXIT_CLOSED_PIPE

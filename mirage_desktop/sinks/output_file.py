@@ -3,21 +3,33 @@
 A destination is checked before any work starts (folder, extension, not a device, not the input by
 identity), the data goes to a partial file beside it (same folder, so the final rename is atomic and
 never crosses file systems), and only a finished, verified file is renamed into place.
+
+A partial file's name carries its writer (``.NAME.partial-PID-START-XXXX.EXT``: the PID and that
+process's start time), so one left by a run that was killed (SIGKILL, a crash, a power cut) is
+recognised by the next run writing to the same folder and removed — and never one whose writer
+still runs. Only one writer at a time may make a new version of a file (``output_lock``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
+import re
 import resource
 import secrets
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirage_desktop.durable import fsync_path
 from mirage_desktop.sinks.base import SinkError
+from mirage_desktop.sinks.output_lock import OutputBusy, OutputLock
+from mirage_desktop.system.process_identity import Liveness, ProcessToken
+
+log = logging.getLogger(__name__)
 
 #: below this much free space a video write is failing or about to: FFmpeg flushes in 32 KiB blocks
 LOW_SPACE_BYTES = 64 * 1024
@@ -32,6 +44,14 @@ _ERRNO_WORDS = {
     errno.EIO: "an input/output error (the disk or its connection failed)",
     errno.ENAMETOOLONG: "the file name is too long",
 }
+
+
+#: ``.NAME.partial-PID-START-XXXXXXXX.EXT``: this version's partial files, owner in the name
+PARTIAL_NAME = re.compile(r"^\..+\.partial-(?P<pid>\d+)-(?P<start>\d+)-[0-9a-f]{8}(\.[^.]*)?$")
+#: ``.NAME.partial-XXXXXXXX.EXT``: older versions' partial files, owner unknown
+OLD_PARTIAL_NAME = re.compile(r"^\..+\.partial-[0-9a-f]{8}(\.[^.]*)?$")
+#: a folder with more entries than this is not searched for leftovers (a start must stay quick)
+MAX_SWEEP_ENTRIES = 20000
 
 
 class OutputError(SinkError):
@@ -91,8 +111,55 @@ def check_destination(
     return dest
 
 
+@dataclass(slots=True)
+class Leftovers:
+    """Partial files of interrupted runs found in a folder."""
+
+    removed: list[Path] = field(default_factory=list)
+    #: their writer cannot be proved gone (an older version's name, or no way to tell here)
+    kept: list[Path] = field(default_factory=list)
+
+
+def sweep_leftovers(folder: Path) -> Leftovers:
+    """Remove the partial files in ``folder`` whose writer has died; name the ones that cannot be
+    told (in the log, which the CLI shows on stderr). A live writer's file is never touched."""
+    found = Leftovers()
+    try:
+        with os.scandir(folder) as entries:
+            for count, entry in enumerate(entries):
+                if count >= MAX_SWEEP_ENTRIES:
+                    break
+                name = entry.name
+                if ".partial-" not in name or not entry.is_file(follow_symlinks=False):
+                    continue
+                match = PARTIAL_NAME.match(name)
+                if match is not None:
+                    owner = ProcessToken(int(match["pid"]), int(match["start"]))
+                    liveness = owner.liveness()
+                    if liveness is Liveness.DEAD:
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+                            found.removed.append(Path(entry.path))
+                    elif liveness is Liveness.UNKNOWN:
+                        found.kept.append(Path(entry.path))
+                elif OLD_PARTIAL_NAME.match(name):
+                    found.kept.append(Path(entry.path))
+    except OSError:
+        return found
+    for path in found.removed:
+        log.warning("removed %s, a partial file left by an interrupted Mirage run", path)
+    for path in found.kept:
+        log.warning(
+            "%s looks like a partial file left by an interrupted Mirage run; delete it if no Mirage "
+            "is writing it now",
+            path,
+        )
+    return found
+
+
 class PartialFile:
-    """``.NAME.partial-XXXX.EXT`` beside ``dest``: created now, renamed over ``dest`` when complete.
+    """``.NAME.partial-PID-START-XXXX.EXT`` beside ``dest``: created now, renamed over ``dest`` when
+    complete. While it exists this process holds ``dest``'s output lock (OutputBusy otherwise).
 
     The extension is kept because writers (FFmpeg) choose the container from the name.
     """
@@ -100,14 +167,29 @@ class PartialFile:
     def __init__(self, dest: Path) -> None:
         self.dest = dest
         self.path: Path | None = None
+        self.lock = OutputLock(dest)
+        self.leftovers = Leftovers()
 
     def create(self) -> Path:
+        try:
+            self.lock.acquire()
+        except OutputBusy as exc:
+            raise OutputError(str(exc)) from None
+        try:
+            return self._create()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _create(self) -> Path:
+        self.leftovers = sweep_leftovers(self.dest.parent)
         mode = 0o666  # the umask applies, as for any new file
         with contextlib.suppress(OSError):  # replacing: keep the old file's permissions
             mode = stat.S_IMODE(self.dest.stat().st_mode)
+        owner = ProcessToken.current()
         for _ in range(20):
             candidate = self.dest.with_name(
-                f".{self.dest.name}.partial-{secrets.token_hex(4)}{self.dest.suffix}"
+                f".{self.dest.name}.partial-{owner}-{secrets.token_hex(4)}{self.dest.suffix}"
             )
             try:
                 fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
@@ -127,19 +209,24 @@ class PartialFile:
     def commit(self, replace: bool = True) -> None:
         """Move the partial file into place; ``replace=False`` never overwrites an existing file."""
         assert self.path is not None
-        fsync_path(self.path)
-        if replace:
-            os.replace(self.path, self.dest)
-        else:
-            _move_no_clobber(self.path, self.dest)
-        self.path = None
-        fsync_path(self.dest.parent)
+        try:
+            fsync_path(self.path)
+            if replace:
+                os.replace(self.path, self.dest)
+            else:
+                _move_no_clobber(self.path, self.dest)
+            self.path = None
+            fsync_path(self.dest.parent)
+        finally:
+            if self.path is None:
+                self.lock.release()
 
     def discard(self) -> None:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
             self.path = None
+        self.lock.release()
 
 
 def _move_no_clobber(src: Path, dest: Path) -> None:

@@ -10,6 +10,7 @@ core here (scripts/bench_voice.py).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -242,3 +243,39 @@ def build_engine(
         monitor_spec,
         input_guard=guard,
     )
+
+
+@dataclass(slots=True)
+class ServerWatch:
+    """Notices that the sound server itself has gone (killed, crashed, restarted), not a stall.
+
+    The engine's watchdog reopens a stalled stream for ever, which is right for a microphone
+    unplugged for a moment but not for a server that died: the virtual microphone went with it, and
+    `mirage-cli voice` ran on, silent, until it was killed. Only while the engine reports trouble is
+    the server asked (``pactl info``); two failed answers ``grace_s`` apart mean it is gone.
+    """
+
+    pulse: PulseVirtualMic | None
+    grace_s: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    _since: float | None = None
+
+    def check(self, status: str) -> str:
+        """ "" while all is well; the message for the user once the server is gone."""
+        if self.pulse is None or status.startswith("running"):
+            self._since = None
+            return ""
+        if self.pulse.reachable():
+            self._since = None
+            return ""
+        now = self.clock()
+        if self._since is None:
+            self._since = now
+            return ""
+        if now - self._since < self.grace_s:
+            return ""
+        return (
+            "the sound server (PulseAudio / PipeWire) stopped, and the voice and "
+            f"'{VIRTUAL_MICROPHONE_NAME}' ended with it. Start it again (`pulseaudio --start`, or "
+            "`systemctl --user restart pipewire-pulse`) and start the voice again."
+        )

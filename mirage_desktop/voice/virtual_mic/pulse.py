@@ -1,9 +1,13 @@
 """Linux: Mirage creates its own virtual microphone through PulseAudio (or PipeWire's pulse server).
 
 A null sink receives Mirage's voice; a remap source over its monitor is what apps list as
-"Mirage Microphone". Every module Mirage loads carries ``mirage.owner_pid=<pid>`` in its arguments,
-so a crashed run's leftovers can be recognised and unloaded on the next start without touching a
-second Mirage that is still alive.
+"Mirage Microphone". Every module Mirage loads carries ``mirage.owner_pid=<pid>`` and
+``mirage.owner_start=<start time>`` in its arguments, so a crashed run's leftovers can be recognised
+and unloaded on the next start without touching a second Mirage that is still alive. The start time
+is what makes the PID proof: after a crash the kernel gives the number to the next program started,
+and a leftover whose owner PID merely exists would otherwise block the microphone for as long as
+that unrelated program lives (leftovers of older versions, without a start time, are believed only
+while the PID's command line is a Mirage's).
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mirage_desktop import VIRTUAL_MICROPHONE_NAME
+from mirage_desktop.system.process_identity import Liveness, ProcessToken, looks_like_mirage, start_ticks
 from mirage_desktop.voice.errors import VoiceError
 from mirage_desktop.voice.virtual_mic.base import VirtualMicStatus
 
 SINK_NAME = "mirage_sink"
 SOURCE_NAME = "mirage_mic"
 OWNER_KEY = "mirage.owner_pid"
+OWNER_START_KEY = "mirage.owner_start"
 
 Runner = Callable[[Sequence[str]], subprocess.CompletedProcess]
 
@@ -59,14 +65,15 @@ def parse_module_args(raw: str) -> dict[str, str]:
     return out
 
 
-def _is_pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def owner_alive(owner: ProcessToken) -> bool:
+    """Whether the Mirage that loaded a module still runs (a reused PID is not that Mirage)."""
+    liveness = owner.liveness()
+    if liveness is Liveness.DEAD:
         return False
-    except PermissionError:
-        return True
-    return True
+    if owner.start and liveness is Liveness.ALIVE:
+        return True  # the PID and its start time match: the very process that loaded it
+    # an older Mirage recorded no start time: believe the PID only while a Mirage holds it
+    return looks_like_mirage(owner.pid) is not False
 
 
 class PulseVirtualMic:
@@ -85,6 +92,7 @@ class PulseVirtualMic:
         self.rate = rate
         self._pactl = runner
         self.pid = os.getpid() if pid is None else pid
+        self.owner = ProcessToken(self.pid, start_ticks(self.pid))
         self.loaded: list[int] = []
 
     # --- pactl helpers -----------------------------------------------------------------------------
@@ -139,23 +147,34 @@ class PulseVirtualMic:
         )
 
     @staticmethod
-    def _owner(module: PulseModule) -> int | None:
+    def _owner(module: PulseModule) -> ProcessToken | None:
         for key, value in module.args.items():
             if key.endswith("_properties"):
-                for prop in parse_module_args(value).items():
-                    if prop[0] == OWNER_KEY and prop[1].isdigit():
-                        return int(prop[1])
+                props = parse_module_args(value)
+                pid, start = props.get(OWNER_KEY, ""), props.get(OWNER_START_KEY, "0")
+                if pid.isdigit():
+                    return ProcessToken(int(pid), int(start) if start.isdigit() else 0)
         return None
+
+    def _owned_by_other_live(self, module: PulseModule) -> ProcessToken | None:
+        """The live Mirage other than this one that owns ``module``, or None."""
+        owner = self._owner(module)
+        if owner is None or owner.pid == self.pid or not owner_alive(owner):
+            return None
+        return owner
+
+    def _owner_props(self) -> str:
+        return f"{OWNER_KEY}={self.owner.pid} {OWNER_START_KEY}={self.owner.start}"
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def cleanup_leftovers(self) -> list[int]:
         """Unload modules a crashed Mirage left behind; refuse if a live Mirage owns them."""
         ours = [m for m in self.modules() if self._is_ours(m)]
         for module in ours:
-            owner = self._owner(module)
-            if owner is not None and owner != self.pid and _is_pid_alive(owner):
+            owner = self._owned_by_other_live(module)
+            if owner is not None:
                 raise VoiceError(
-                    f"Another Mirage (process {owner}) is already providing '{self.description}'. "
+                    f"Another Mirage (process {owner.pid}) is already providing '{self.description}'. "
                     "Close it first, or use that one."
                 )
         removed = []
@@ -174,7 +193,7 @@ class PulseVirtualMic:
         removed = []
         for module in sorted(self.modules(), key=lambda m: m.index, reverse=True):
             owner = self._owner(module) if self._is_ours(module) else None
-            if owner is None or owner == self.pid or _is_pid_alive(owner):
+            if owner is None or owner.pid == self.pid or self._owned_by_other_live(module):
                 continue
             self._run("unload-module", str(module.index))
             removed.append(module.index)
@@ -188,7 +207,7 @@ class PulseVirtualMic:
     def open(self) -> VirtualMicStatus:
         self.server_info()  # clear message if the server is down
         leftovers = self.cleanup_leftovers()
-        owner = f"{OWNER_KEY}={self.pid}"
+        owner = self._owner_props()
         sink_desc = "Mirage_Output"
         try:
             self._load(
@@ -217,8 +236,8 @@ class PulseVirtualMic:
             "module-loopback",
             f"source={self.sink_name}.monitor",
             f"latency_msec={latency_ms}",
-            f"source_output_properties='media.name=\"Mirage monitor\" {OWNER_KEY}={self.pid}'",
-            f"sink_input_properties='media.name=\"Mirage monitor\" {OWNER_KEY}={self.pid}'",
+            f"source_output_properties='media.name=\"Mirage monitor\" {self._owner_props()}'",
+            f"sink_input_properties='media.name=\"Mirage monitor\" {self._owner_props()}'",
         ]
         if sink:
             args.append(f"sink={sink}")
@@ -230,6 +249,11 @@ class PulseVirtualMic:
             try:
                 self._run("unload-module", str(index))
             except VoiceError as exc:
+                if not self.reachable():
+                    # the server is gone, and every module it had went with it (a hung one keeps
+                    # them: the next start removes them, their owner being dead by then)
+                    self.loaded = []
+                    return
                 errors.append(str(exc))
         self.loaded = []
         if errors:
