@@ -48,6 +48,9 @@ ONNX = identity_model_bytes((1, 4))
 BIG = random_bytes(120_000, seed=7)
 HTML = b"<!DOCTYPE html>\n<html><head><title>Not Found</title></head><body>gone</body></html>\n"
 
+#: the start of an ONNX model: ir_version 8, then a graph field announced as 4 GB long
+ONNX_START = b"\x08\x08\x3a\x80\x80\x80\x80\x10"
+
 Route = Callable[[BaseHTTPRequestHandler], None]
 
 
@@ -104,6 +107,7 @@ class HostileServer:
         def route(h: BaseHTTPRequestHandler) -> None:
             h.send_response(200)
             h.end_headers()
+            h.wfile.write(ONNX_START)  # so the kind check passes and the size cap is what stops it
             chunk = random_bytes(65536, seed=3)
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline and not self.stopping.is_set():
