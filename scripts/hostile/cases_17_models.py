@@ -33,6 +33,9 @@ FAST = {
     "MIRAGE_DOWNLOAD_RETRY_DELAY_S": "0",
 }
 
+#: what an ONNX model starts with (ir_version 8, then a graph field of 4 GB), so the kind check passes
+ONNX_START = b"\x08\x08\x3a\x80\x80\x80\x80\x10"
+
 Route = Callable[[BaseHTTPRequestHandler], None]
 
 
@@ -83,10 +86,6 @@ def _headers(h: BaseHTTPRequestHandler, status: int, length: int | None, **extra
     for name, value in extra.items():
         h.send_header(name.replace("_", "-"), value)
     h.end_headers()
-
-
-#: what an ONNX model starts with (ir_version 8, then a graph field of 4 GB), so the kind check passes
-ONNX_START = b"\x08\x08\x3a\x80\x80\x80\x80\x10"
 
 
 def endless(m: Mirror) -> Route:
@@ -184,6 +183,16 @@ def _content_length(fx: Fixtures) -> Outcome:
     return judge(name, "17.3", ran, ok)
 
 
+@case("download: Content-Length 10 GB for rmvpe (size unknown)", "17.3")
+def _content_length_unknown(fx: Fixtures) -> Outcome:
+    name = "download: Content-Length 10 GB for rmvpe (size unknown)"
+    env = Env(fx.root, "content-length-unknown")
+    with mirror(body(ONNX_START, length=10 * 10**9)) as m:
+        ran = run_cli(env, "models", "download", UNKNOWN, timeout=30, extra_env=_override(UNKNOWN, m.url))
+    ok = ran.rc == 1 and "more than the 2,147,483,648-byte limit" in ran.err and not _parts(env)
+    return judge(name, "17.3", ran, ok, f"{m.hits} request(s)")
+
+
 @case("download: unknown size, endless body, limit 1 MB", "17.3")
 def _unknown_endless(fx: Fixtures) -> Outcome:
     name = "download: unknown size, endless body, limit 1 MB"
@@ -236,7 +245,8 @@ def _redirect_loop(fx: Fixtures) -> Outcome:
 def _spliced(fx: Fixtures) -> Outcome:
     name = "download: cut mid-body, resumed from another file"
     env = Env(fx.root, "spliced")
-    first, second = identity_model_bytes((1, 3000)), identity_model_bytes((3, 1000))
+    first = identity_model_bytes((1, 3000))
+    second = first.replace(b"mirage", b"MIRAGE", 1)  # same size, differs from byte 4: a splice shows
     with mirror(cut(first, len(first) // 2, '"v1"'), ranged(second, '"v2"')) as m:
         ran = run_cli(env, "models", "download", UNKNOWN, timeout=30, extra_env=_override(UNKNOWN, m.url))
     got = _installed(env, f"{UNKNOWN}.onnx")
