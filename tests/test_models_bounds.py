@@ -8,6 +8,7 @@ every server handler stops by itself, so nothing can hang.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -621,3 +622,31 @@ def test_a_damaged_sidecar_is_set_aside_and_the_model_hashed_again(tmp_path, con
     assert read_record(store.models_dir / "m.onnx").sha256 == sha256(BIG)  # a fresh record
     assert list(store.models_dir.glob("m.onnx.verified.json.corrupt-*"))
     assert "verification record" in caplog.text
+
+
+def test_the_windows_model_check_and_models_list_survive_damaged_records(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    from mirage_desktop.cli import models as models_cli
+    from mirage_desktop.gui.first_run import model_rows
+
+    store = store_for(
+        tmp_path,
+        model_dict("m", BIG, ["https://example.invalid/m.onnx"]),
+        model_dict("n", None, ["https://example.invalid/n.onnx"]),
+    )
+    store.models_dir.mkdir(parents=True)
+    (store.models_dir / "m.onnx").write_bytes(BIG)
+    (store.models_dir / "n.onnx").write_bytes(HTML)
+    _damage(sidecar_path(store.models_dir / "m.onnx"), "fifo")
+    _damage(sidecar_path(store.models_dir / "n.onnx"), "nested")
+    (store.models_dir / ".locks").mkdir()
+    _damage(store.models_dir / ".locks" / "m.onnx.lock", "devzero")
+
+    rows = model_rows(store, list(store.manifest))
+
+    assert [(row.id, row.state) for row in rows] == [("m", "verified"), ("n", "bad")]
+    parser = argparse.ArgumentParser()
+    models_cli.register(parser.add_subparsers(), store_factory=lambda **_: store)
+    args = parser.parse_args(["models", "list"])
+    assert args.func(args) == 0
+    assert "bad" in capsys.readouterr().out

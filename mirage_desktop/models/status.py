@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirage_desktop.models.errors import MirrorAttempt, ModelDownloadError
 from mirage_desktop.models.manifest import ModelEntry
 
 #: states a present file can be in; the first four may be used
@@ -152,3 +153,31 @@ def missing(entry: ModelEntry, path: Path, models_dir: Path, problem: str | None
         ),
         state="missing",
     )
+
+
+def download_failed(
+    entry: ModelEntry, models_dir: Path, part: Path, attempts: tuple[MirrorAttempt, ...]
+) -> ModelDownloadError:
+    """Every source failed: what each said, how to get the file by hand, what is kept for a resume."""
+    lines = [f"Could not download {entry.file} ({entry.id}); every source failed:"]
+    lines += [f"  - {attempt.url}: {attempt.reason}" for attempt in attempts] or ["  - (no sources)"]
+    if entry.urls:
+        lines.append(
+            f"Download {entry.file} from {entry.manual_url} and put it in {models_dir}, "
+            "or run `mirage-cli models add PATH`."
+        )
+        if entry.archive is not None and entry.archive.archive.urls:
+            spec = entry.archive.archive
+            lines.append(f"({entry.file} is also inside {spec.file}: {spec.urls[0]})")
+    elif entry.archive is not None:
+        spec = entry.archive.archive
+        lines.append(
+            f"Download {entry.file} from {entry.manual_url} (take {entry.archive.member} out of "
+            f"{spec.file}) and put it in {models_dir}, or run `mirage-cli models add PATH`."
+        )
+    kept = part.stat().st_size if part.is_file() else 0
+    if kept:
+        lines.append(
+            f"The {kept:,} bytes already downloaded are kept in {part}; the next attempt resumes from there."
+        )
+    return ModelDownloadError("\n".join(lines), attempts)

@@ -23,7 +23,6 @@ from mirage_desktop.models.download import (
 )
 from mirage_desktop.models.errors import (
     MirrorAttempt,
-    ModelDownloadError,
     ModelError,
     ModelInputError,
     ModelKindError,
@@ -42,6 +41,7 @@ from mirage_desktop.models.status import (
     UNHASHED,
     ModelStatus,
     describe,
+    download_failed,
     judge,
     missing,
     present,
@@ -198,7 +198,7 @@ class ModelStore:
                     self._drop_archive_if_done(entry.archive.archive)
                 log.info("installed %s from %s", entry.file, source.url)
                 return target
-            raise self._download_failed(entry, tuple(attempts))
+            raise download_failed(entry, self.models_dir, self._part(entry), tuple(attempts))
 
     def add(self, src_path: Path, model_id: str | None = None, allow_unverified: bool = False) -> Path:
         """Copy a model file the user already has into the store, checking it against the manifest."""
@@ -378,31 +378,6 @@ class ModelStore:
         if sha256 is not None:
             stat = target.stat()
             write_record(target, VerifiedRecord(size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=sha256))
-
-    def _download_failed(self, entry: ModelEntry, attempts: tuple[MirrorAttempt, ...]) -> ModelDownloadError:
-        lines = [f"Could not download {entry.file} ({entry.id}); every source failed:"]
-        lines += [f"  - {attempt.url}: {attempt.reason}" for attempt in attempts] or ["  - (no sources)"]
-        if entry.urls:
-            lines.append(
-                f"Download {entry.file} from {entry.manual_url} and put it in {self.models_dir}, "
-                "or run `mirage-cli models add PATH`."
-            )
-            if entry.archive is not None and entry.archive.archive.urls:
-                spec = entry.archive.archive
-                lines.append(f"({entry.file} is also inside {spec.file}: {spec.urls[0]})")
-        elif entry.archive is not None:
-            spec = entry.archive.archive
-            lines.append(
-                f"Download {entry.file} from {entry.manual_url} (take {entry.archive.member} out of "
-                f"{spec.file}) and put it in {self.models_dir}, or run `mirage-cli models add PATH`."
-            )
-        part = self._part(entry)
-        if part.exists() and part.stat().st_size:
-            lines.append(
-                f"The {part.stat().st_size:,} bytes already downloaded are kept in {part}; "
-                "the next attempt resumes from there."
-            )
-        return ModelDownloadError("\n".join(lines), attempts)
 
 
 def _copy_hashing(src: Path, dest: Path, chunk_size: int = 1 << 20) -> str:
