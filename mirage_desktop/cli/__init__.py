@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from mirage_desktop import __version__
 from mirage_desktop.cli import devices, doctor, models, process, run, voice
-from mirage_desktop.cli.closed_output import EXIT_CLOSED_PIPE, flush_stdout, silence_closed_outputs
+from mirage_desktop.cli.closed_output import EXIT_CLOSED_PIPE, GuardedOutputs, silence_closed_outputs
 from mirage_desktop.cli.signals import InterruptOnSignals, exit_code_of, say
 from mirage_desktop.config.logs import setup_logging
 from mirage_desktop.config.paths import AppPaths
@@ -32,20 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Every stop signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) unwinds it like Ctrl-C,
-    so its cleanup runs; a closed stdout (``| head -1``) ends it quietly with 141."""
+    so its cleanup runs; a closed stdout (``| head -1``) changes nothing it does, and it ends
+    quietly with 141 instead of 0."""
     try:
-        with InterruptOnSignals():
+        with GuardedOutputs() as outputs, InterruptOnSignals():
             try:
-                return _dispatch(argv)
+                code = _dispatch(argv)
             except KeyboardInterrupt as exc:
                 code = exit_code_of(exc)
                 say("interrupted\n" if code == 130 else f"{exc.args[0]} received: stopped\n")
-                return code
-            finally:
-                flush_stdout()  # a closed pipe shows here, not as "Exception ignored" at exit
+            sys.stdout.flush()  # now, under the guard, not at exit
     except BrokenPipeError:
         silence_closed_outputs()
         return EXIT_CLOSED_PIPE
+    return EXIT_CLOSED_PIPE if outputs.closed and code == 0 else code
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:

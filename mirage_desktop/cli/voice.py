@@ -8,7 +8,7 @@ import threading
 import time
 
 from mirage_desktop.cli import validate, voice_file
-from mirage_desktop.cli.closed_output import EXIT_CLOSED_PIPE, silence_closed_outputs
+from mirage_desktop.cli.closed_output import EXIT_CLOSED_PIPE, reader_gone, silence_closed_outputs
 from mirage_desktop.cli.common import load_user_settings
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
 from mirage_desktop.cli.signals import StopOnSignals
@@ -205,6 +205,9 @@ def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
                     break
                 if args.stats:
                     _print_stats(metrics)
+                if reader_gone():  # `--stats | head -1` has what it wanted
+                    code = EXIT_CLOSED_PIPE
+                    break
                 if args.seconds and time.monotonic() - started >= args.seconds:
                     break
         finally:
