@@ -462,3 +462,15 @@ def _lock_case(name: str, slug: str, damage: Callable[[Path], None]) -> None:
 _lock_case("models add: lock file is a folder", "lock-folder", lambda p: p.mkdir())
 _lock_case("models add: lock file links to /dev/zero", "lock-devzero", lambda p: p.symlink_to("/dev/zero"))
 _lock_case("models add: lock file is a FIFO", "lock-fifo", os.mkfifo)
+
+
+@case("download into an unwritable models folder (/sys)", "17.3")
+def _unwritable(fx: Fixtures) -> Outcome:
+    # Root may write anywhere on a normal disk, so the folder is one the kernel refuses to anyone.
+    name = "download into an unwritable models folder (/sys)"
+    env = Env(fx.root, "unwritable", models=Path("/sys/mirage-models-hostile"))
+    with mirror(body(ONNX_START)) as m:
+        ran = run_cli(env, "models", "download", UNKNOWN, timeout=30, extra_env=_override(UNKNOWN, m.url))
+        hits = m.hits
+    ok = ran.rc == 1 and "permission denied" in ran.err and "MIRAGE_MODELS_DIR" in ran.err and hits == 0
+    return judge(name, "17.3", ran, ok, f"{hits} request(s) before the folder was checked")
