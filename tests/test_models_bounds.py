@@ -650,3 +650,23 @@ def test_the_windows_model_check_and_models_list_survive_damaged_records(tmp_pat
     args = parser.parse_args(["models", "list"])
     assert args.func(args) == 0
     assert "bad" in capsys.readouterr().out
+
+
+def test_an_archive_of_unknown_size_is_checked_and_a_fifo_in_its_place_does_not_hang(tmp_path, server):
+    pack = io.BytesIO()
+    with zipfile.ZipFile(pack, "w") as archive:
+        archive.writestr("det.onnx", BIG)
+    page = server.add("/page/pack.zip", server.body(HTML * 10))
+    good = server.add("/good/pack.zip", server.body(pack.getvalue()))
+    archives = {"pack": {"file": "pack.zip", "size": None, "sha256": None, "urls": [page, good]}}
+    entry = model_dict("det", BIG, [], archive={"id": "pack", "member": "det.onnx"})
+    manifest = Manifest.from_dict({"models": [entry], "archives": archives})
+    told: list[str] = []
+    store = ModelStore(tmp_path / "models", manifest, {}, settings=FAST, on_mirror=told.append)
+    (store.models_dir / ".archives").mkdir(parents=True)
+    os.mkfifo(store.models_dir / ".archives" / "pack.zip")
+
+    path, elapsed = timed(lambda: store.download("det"))
+
+    assert elapsed < 5 and path.read_bytes() == BIG
+    assert any("/page/" in line and "it is an HTML page, not a zip archive" in line for line in told)

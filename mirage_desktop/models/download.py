@@ -197,10 +197,13 @@ class HttpFetcher:
     def _check_answer(self, response: Any, have: int, expected: Expected, seen: _Seen) -> int:
         """Where the body starts in the file (0 or ``have``); refuses a resume of another file."""
         validator = _strong_etag(response.headers.get("ETag")) or response.headers.get("Last-Modified")
-        first, seen.validator = seen.validator, seen.validator or validator
         if response.status == 200:
-            return 0  # whole file (a server that ignores Range sends it again: no appending)
-        if response.status != 206 or not have:
+            # The whole file (a server that ignores Range sends it again: never appended to the part);
+            # later resumes are checked against this version of it.
+            seen.validator, seen.total = validator, None
+            return 0
+        first, seen.validator = seen.validator, seen.validator or validator
+        if response.status != 206:
             raise FetchError(f"unexpected HTTP {response.status} {response.reason}")
         match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
         if not match or int(match.group(1)) != have:

@@ -8,6 +8,7 @@ import os
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from stat import S_ISREG
 
 from mirage_desktop.config.paths import AppPaths, folder_problem
 from mirage_desktop.models import filekind
@@ -352,6 +353,8 @@ class ModelStore:
             stat = path.stat()
         except FileNotFoundError:
             return False
+        if not S_ISREG(stat.st_mode):
+            return False  # a FIFO or device here would hang the zip check; the download replaces it
         if spec.size is not None and stat.st_size != spec.size:
             return False
         if spec.sha256 is not None:
