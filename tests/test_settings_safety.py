@@ -145,11 +145,10 @@ def test_unreadable_file_is_never_overwritten(tmp_path):
     store = SettingsStore(path)
     settings, warnings = store.load()
     assert settings == Settings()
-    assert warnings[0].startswith(
-        f"{path} could not be read (Is a directory), so Mirage does not overwrite it"
-    )
+    # named for what it is (issue 17.7), and never replaced
+    assert warnings[0].startswith(f"{path} is a folder, not a regular file — using default settings")
     settings.video.fps = 24.0
-    with pytest.raises(SettingsSaveError, match="does not overwrite it"):
+    with pytest.raises(SettingsSaveError, match="neither reads nor replaces it"):
         store.save(settings)
     assert (path / "keep.txt").read_text() == "x"
 

@@ -25,6 +25,15 @@ def setup_logging(log_dir: Path, console_level: int = logging.WARNING) -> Path |
         console._mirage = True  # type: ignore[attr-defined]
         root.addHandler(console)
     log_file = log_dir / "mirage.log"
+    special = _special(log_file)
+    if special:
+        # opening a FIFO for writing blocks until someone reads it: every command would hang here
+        logging.getLogger(__name__).warning(
+            "cannot write logs to %s: it is %s, not a regular file; logging to the console only",
+            log_file,
+            special,
+        )
+        return None
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
@@ -40,3 +49,15 @@ def setup_logging(log_dir: Path, console_level: int = logging.WARNING) -> Path |
     handler._mirage = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     return log_file
+
+
+def _special(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file (a FIFO, a device, a folder)."""
+    from mirage_desktop.safe_read import kind_of
+
+    kind = kind_of(path)
+    return (
+        None
+        if kind in ("a regular file", "missing", "a broken link") or kind.startswith("unreadable")
+        else kind
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +20,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mirage_desktop import safe_read
+from mirage_desktop.gui.identity_files import THUMB_LIMIT
 from mirage_desktop.gui.identity_store import Identity, IdentityError, IdentityStore
 
 ICON = 72
+
+
+def thumbnail_pixmap(path: Path | None) -> QPixmap:
+    """The saved picture, read the safe way (a regular file, size-limited); a null pixmap if none.
+
+    QPixmap(path) would open a FIFO and wait, or read /dev/zero, if the file was swapped since the scan.
+    """
+    pixmap = QPixmap()
+    if path is None:
+        return pixmap
+    with contextlib.suppress(OSError):  # gone or swapped since the scan: no picture
+        pixmap.loadFromData(safe_read.read_bytes(path, THUMB_LIMIT), "PNG")
+    return pixmap
 
 
 class GalleryWidget(QWidget):
     identity_activated = Signal(object)  # Identity
     identity_deleted = Signal(str)  # id
     error = Signal(str)
+    #: what the scans found damaged or unreadable so far this session, one message ("" = nothing)
+    load_problems_changed = Signal(str)
 
     def __init__(self, store: IdentityStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +64,12 @@ class GalleryWidget(QWidget):
         self.empty = QLabel("Saved faces appear here. Load a photo, then “Save to gallery”.")
         self.empty.setObjectName("muted")
         self.empty.setWordWrap(True)
+        #: set aside or skipped entries, named (kept for the session: a set-aside one is not seen again)
+        self.load_problems: list[str] = []
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note.setVisible(False)
         self.rename_button = QPushButton("Rename…")
         self.rename_button.clicked.connect(self._rename_clicked)
         self.delete_button = QPushButton("Delete")
@@ -58,14 +82,16 @@ class GalleryWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list)
         layout.addWidget(self.empty)
+        layout.addWidget(self.note)
         layout.addLayout(buttons)
         self.reload()
 
     def reload(self, select: str | None = None) -> None:
         current = select or self.current_id()
         self.list.clear()
-        for identity in self.store.list():
-            item = QListWidgetItem(QIcon(QPixmap(str(identity.thumbnail))), identity.name)
+        scan = self.store.scan()
+        for identity in scan.identities:
+            item = QListWidgetItem(QIcon(thumbnail_pixmap(identity.thumbnail)), identity.name)
             item.setData(Qt.ItemDataRole.UserRole, identity.id)
             item.setToolTip(identity.name + ("  (photo kept)" if identity.photo else ""))
             self.list.addItem(item)
@@ -74,6 +100,15 @@ class GalleryWidget(QWidget):
         self.empty.setVisible(self.list.count() == 0)
         self.list.setVisible(self.list.count() > 0)
         self._update_buttons()
+        new = [p for p in scan.problems if p not in self.load_problems]
+        if new:
+            self.load_problems += new
+            self.note.setText("\n".join(f"⚠ {p}" for p in self.load_problems))
+            self.note.setVisible(True)
+            self.load_problems_changed.emit(self.load_problems_text())
+
+    def load_problems_text(self) -> str:
+        return "\n".join(self.load_problems)
 
     def current_id(self) -> str | None:
         item = self.list.currentItem()
@@ -104,8 +139,7 @@ class GalleryWidget(QWidget):
             item = self.list.item(i)
             if item.data(Qt.ItemDataRole.UserRole) == identity_id:
                 self.list.setCurrentItem(item)
-                self._activated(item)
-                return True
+                return self._activated(item)
         return False
 
     def rename(self, identity_id: str, name: str) -> None:
@@ -127,13 +161,15 @@ class GalleryWidget(QWidget):
 
     # -- UI --------------------------------------------------------------------------------------
     @Slot(QListWidgetItem)
-    def _activated(self, item: QListWidgetItem) -> None:
+    def _activated(self, item: QListWidgetItem) -> bool:
+        """Wear the item's identity; False when it could not be read (said through ``error``)."""
         try:
             identity = self.store.get(item.data(Qt.ItemDataRole.UserRole))
         except IdentityError as exc:
             self.error.emit(str(exc))
-            return
+            return False
         self.identity_activated.emit(identity)
+        return True
 
     def _rename_clicked(self) -> None:
         item = self.list.currentItem()

@@ -12,16 +12,30 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mirage_desktop import safe_read
+from mirage_desktop.config.paths import folder_problem
+from mirage_desktop.gui.identity_files import (
+    EMBEDDING_DIM,
+    MAX_NAME,
+    DamagedIdentity,
+    photo_in,
+    read_embedding,
+    read_meta,
+    read_meta_object,
+    thumbnail_problem,
+)
+
 log = logging.getLogger(__name__)
 
-EMBEDDING_DIM = 512
-MAX_NAME = 60
+__all__ = ["EMBEDDING_DIM", "MAX_NAME", "GalleryScan", "Identity", "IdentityError", "IdentityStore"]
+#: a folder set aside (renamed NAME.corrupt-STAMP) is kept but no longer an identity
+SET_ASIDE_MARK = ".corrupt-"
 
 
 class IdentityError(RuntimeError):
@@ -33,9 +47,19 @@ class Identity:
     id: str
     name: str
     embedding: np.ndarray
-    thumbnail: Path
+    #: None when the picture could not be shown (missing or set aside): the identity still works
+    thumbnail: Path | None
     photo: Path | None
     created: float
+
+
+@dataclass(slots=True)
+class GalleryScan:
+    """What one look at the gallery folder found: the identities, and every entry it could not use."""
+
+    identities: list[Identity] = field(default_factory=list)
+    #: one sentence per entry set aside or skipped, naming it (shown in the window)
+    problems: list[str] = field(default_factory=list)
 
 
 def clean_name(name: str) -> str:
@@ -55,39 +79,99 @@ class IdentityStore:
         return self.root / identity_id
 
     def list(self) -> list[Identity]:
-        if not self.root.is_dir():
-            return []
-        out = []
-        for folder in self.root.iterdir():
-            if folder.is_dir() and not folder.name.startswith("."):
-                try:
-                    out.append(self._read(folder))
-                except (OSError, ValueError, KeyError) as exc:
-                    # a half-deleted or hand-edited folder must not hide the others
-                    log.warning("skipping identity %s: %s", folder, exc)
-        return sorted(out, key=lambda i: i.created)
+        return self.scan().identities
+
+    def scan(self) -> GalleryScan:
+        """Every identity that can be read. A damaged one is set aside (its folder renamed
+        ``ID.corrupt-STAMP``, kept) and named in ``problems``; one that cannot be read now
+        (permissions) is skipped and named. Nothing here raises: one bad folder never hides the rest."""
+        found = GalleryScan()
+        if not self.root.exists():
+            return found
+        blocked = folder_problem(self.root, "gallery folder", "MIRAGE_DATA_DIR")
+        if blocked:
+            found.problems.append(blocked)
+            return found
+        try:
+            entries = sorted(self.root.iterdir())
+        except OSError as exc:
+            found.problems.append(f"The gallery folder {self.root} cannot be read: {exc.strerror or exc}.")
+            return found
+        for folder in entries:
+            if folder.name.startswith(".") or SET_ASIDE_MARK in folder.name or not folder.is_dir():
+                continue
+            try:
+                identity, note = self._read(folder, repair=True)
+            except DamagedIdentity as exc:
+                found.problems.append(self._set_aside(folder, str(exc)))
+                continue
+            except OSError as exc:
+                found.problems.append(
+                    f"Gallery: '{folder.name}' cannot be read now ({exc.strerror or exc}); "
+                    "it is left as it is and not shown."
+                )
+                continue
+            if note:
+                found.problems.append(note)
+            found.identities.append(identity)
+        found.identities.sort(key=lambda i: i.created)
+        for message in found.problems:
+            log.warning("%s", message)
+        log.info(
+            "gallery %s: loaded %d identities; %d problems",
+            self.root,
+            len(found.identities),
+            len(found.problems),
+        )
+        return found
+
+    def _set_aside(self, folder: Path, reason: str) -> str:
+        kept = safe_read.set_aside(folder)
+        if kept is None:
+            return f"Gallery: '{folder.name}' is damaged ({reason}) and could not be moved aside; not shown."
+        return (
+            f"Gallery: set aside the damaged identity '{folder.name}' ({reason}); "
+            f"it is kept as {kept.name}. The others are loaded."
+        )
 
     def get(self, identity_id: str) -> Identity:
         folder = self._dir(identity_id)
         try:
-            return self._read(folder)
-        except (OSError, ValueError, KeyError) as exc:
+            return self._read(folder)[0]
+        except (OSError, ValueError) as exc:
             raise IdentityError(f"The saved identity '{identity_id}' cannot be read ({exc}).") from exc
 
-    def _read(self, folder: Path) -> Identity:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        embedding = np.load(folder / "embedding.npy", allow_pickle=False).astype(np.float32).reshape(-1)
-        if embedding.shape != (EMBEDDING_DIM,) or not np.all(np.isfinite(embedding)):
-            raise ValueError(f"embedding has shape {embedding.shape}")
-        photo = next(iter(sorted(folder.glob("photo.*"))), None)
-        return Identity(
+    def _read(self, folder: Path, repair: bool = False) -> tuple[Identity, str]:
+        """The identity and a note about a damaged picture ("" if none). With ``repair``, a damaged
+        thumbnail is set aside (the identity is shown without a picture)."""
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder.name} does not exist")
+        meta = read_meta(folder)
+        embedding = read_embedding(folder)
+        thumbnail: Path | None = folder / "thumb.png"
+        note = ""
+        problem = thumbnail_problem(thumbnail)
+        if problem:
+            missing = safe_read.kind_of(thumbnail) in ("missing", "a broken link")
+            kept = None if missing or not repair else safe_read.set_aside(thumbnail)
+            if kept is not None:
+                note = (
+                    f"Gallery: the picture of '{meta.name}' is damaged ({problem}); kept as {kept.name}, "
+                    "and the face is shown without it."
+                )
+            log.warning("identity %s: %s", folder.name, problem)
+            thumbnail = None
+        if meta.note:
+            log.warning("identity %s: %s", folder.name, meta.note)
+        identity = Identity(
             id=folder.name,
-            name=str(meta["name"]),
+            name=meta.name,
             embedding=embedding,
-            thumbnail=folder / "thumb.png",
-            photo=photo,
-            created=float(meta.get("created", 0.0)),
+            thumbnail=thumbnail,
+            photo=photo_in(folder),
+            created=meta.created,
         )
+        return identity, note
 
     def save(
         self, name: str, embedding: np.ndarray, thumbnail_bgr: np.ndarray, photo: Path | None = None
@@ -115,21 +199,21 @@ class IdentityStore:
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise IdentityError(f"Could not save the identity in {self.root}: {exc.strerror or exc}") from exc
-        return self._read(final)
+        return self._read(final)[0]
 
     def rename(self, identity_id: str, name: str) -> Identity:
         name = clean_name(name)
         folder = self._dir(identity_id)
         meta_path = folder / "meta.json"
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = read_meta_object(folder)  # the other keys in it are kept
             meta["name"] = name
             tmp = folder / ".meta.json.tmp"
             tmp.write_text(json.dumps(meta), encoding="utf-8")
             tmp.replace(meta_path)
         except (OSError, ValueError) as exc:
             raise IdentityError(f"Could not rename the identity: {exc}") from exc
-        return self._read(folder)
+        return self.get(identity_id)
 
     def delete(self, identity_id: str) -> None:
         folder = self._dir(identity_id)

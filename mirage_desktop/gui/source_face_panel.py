@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from mirage_desktop.gui.engine_controller import to_qimage
+from mirage_desktop.gui.gallery import thumbnail_pixmap
 from mirage_desktop.gui.photo_faces import PhotoAnalysis, PhotoFace
 from mirage_desktop.gui.workers import TaskRunner
 
@@ -189,12 +190,16 @@ class SourceFacePanel(QWidget):
         self.save_box.setEnabled(True)
         self.identity_selected.emit(face.embedding, self.analysis.path.name)
 
-    def show_identity(self, name: str, thumbnail: Path) -> None:
+    def show_identity(self, name: str, thumbnail: Path | None) -> None:
         """A gallery identity is worn: show it, nothing to save."""
         self.analysis = None
         self.chosen = None
         self.faces_box.hide()
-        self.face.setPixmap(QPixmap(str(thumbnail)).scaled(FACE_PX, FACE_PX))
+        picture = thumbnail_pixmap(thumbnail)
+        if picture.isNull():
+            self.face.clear()  # its picture was damaged and set aside: the face still works
+        else:
+            self.face.setPixmap(picture.scaled(FACE_PX, FACE_PX))
         self.status.setText(f"Wearing “{name}” from the gallery.")
         self.save_box.setEnabled(False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -51,6 +52,9 @@ class VoiceController(QObject):
         self._runner = TaskRunner(max_threads=1, parent=self)
         self._session: VoiceSession | None = None
         self._generation = 0  # answers from superseded starts are closed, not used
+        #: sessions opened on the worker and not yet taken by the GUI thread, by generation
+        self._pending: dict[int, VoiceSession] = {}
+        self._pending_lock = threading.Lock()
         #: the settings the live session was opened with (what a live switch compares against)
         self._running: VoiceSettings | None = None
         self.state = OFF
@@ -82,7 +86,8 @@ class VoiceController(QObject):
         if self._session is not None and self.state == LIVE and self._only_live_switches():
             self._switch_live(self._session)
             return
-        self._generation += 1
+        with self._pending_lock:
+            self._generation += 1
         self._close_session()
         if not self.voice.enabled:
             self._set_state(OFF, "Voice is off.")
@@ -91,19 +96,42 @@ class VoiceController(QObject):
         wanted = copy.deepcopy(self.voice)
         self._set_state(STARTING, "Starting the microphone…")
         self._runner.submit(
-            lambda: self._opener(wanted),
+            lambda: self._open(generation, wanted),
             on_done=lambda session: self._started(generation, session, wanted),
             on_failed=lambda exc: self._failed(generation, exc),
         )
 
+    def _open(self, generation: int, wanted: VoiceSettings) -> VoiceSession | None:
+        """Worker thread. A session opened for a start that was superseded meanwhile is closed here:
+        its answer would reach the GUI thread only after the window (and its event loop) is gone,
+        leaving "Mirage Microphone" behind."""
+        session = self._opener(wanted)
+        with self._pending_lock:
+            current = generation == self._generation
+            if current:
+                self._pending[generation] = session
+        if not current:
+            session.close()
+            return None
+        return session
+
     def stop(self) -> None:
-        self._generation += 1
+        with self._pending_lock:
+            self._generation += 1
         self._close_session()
         self._set_state(OFF, "Voice is off.")
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         self.stop()
         self._runner.wait(timeout_ms)
+        # opened after the stop but not yet handed to the GUI thread: close it now, not never
+        with self._pending_lock:
+            left, self._pending = list(self._pending.values()), {}
+        for session in left:
+            try:
+                session.close()
+            except Exception as exc:  # closing at exit: say so, never raise out of closeEvent
+                log.warning("closing voice: %s", exc)
 
     def _close_session(self) -> None:
         self._timer.stop()
@@ -154,7 +182,13 @@ class VoiceController(QObject):
 
         self._runner.submit(switch, on_done=done, on_failed=lambda exc: done(str(exc)))
 
-    def _started(self, generation: int, session: VoiceSession, wanted: VoiceSettings | None = None) -> None:
+    def _started(
+        self, generation: int, session: VoiceSession | None, wanted: VoiceSettings | None = None
+    ) -> None:
+        with self._pending_lock:
+            self._pending.pop(generation, None)
+        if session is None:
+            return  # superseded while it opened, and closed by the worker
         if generation != self._generation:
             self._runner.submit(session.close)
             return

@@ -3,6 +3,8 @@ backend, and live input/output meters."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QRectF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
 from PySide6.QtWidgets import (
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mirage_desktop.config.settings import rules
 from mirage_desktop.gui.voice_controller import FAILED, LIVE, VoiceController
 from mirage_desktop.gui.voice_library import VoiceLibrary
 
@@ -109,6 +112,14 @@ class LevelMeter(QWidget):
         painter.end()
 
 
+def _places(value: float, usual: int) -> int:
+    """Decimals that show ``value`` as it is (0.3 semitones, not 0.5), at least ``usual``."""
+    for places in range(usual, 4):
+        if abs(round(value, places) - value) < 1e-9:
+            return places
+    return 3
+
+
 def _slider(low: int, high: int, value: int) -> QSlider:
     slider = QSlider(Qt.Orientation.Horizontal)
     slider.setRange(low, high)
@@ -133,12 +144,24 @@ class VoiceControls(QWidget):
         self.converter.setCurrentIndex(current)
         self.converter.currentIndexChanged.connect(self._changed)
 
-        # half-semitone steps: slider units are half semitones
-        self.pitch = _slider(-24, 24, round(voice.semitones * 2))
+        # half-semitone steps: slider units are half semitones; every range is the setting's whole
+        # range, so a saved value is shown as it is, never clamped to a narrower slider
+        semitones, formant, gate_db = (rules()[("voice", k)] for k in ("semitones", "formant", "gate_db"))
+        self.pitch = _slider(round(semitones.low * 2), round(semitones.high * 2), round(voice.semitones * 2))
         self.pitch_label = QLabel()
-        self.formant = _slider(70, 140, round(voice.formant * 100))
+        self.formant = _slider(
+            round(formant.low * 100), round(formant.high * 100), round(voice.formant * 100)
+        )
         self.formant_label = QLabel()
         self.library = VoiceLibrary.default()
+        #: a damaged voices.json, named (the voices folder is still searched)
+        self.library_note = QLabel("")
+        self.library_note.setWordWrap(True)
+        self.library_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._show_library_problems()
+        #: the saved values between slider steps (0.3 semitones): applied and shown as they are until
+        #: the user moves that slider
+        self._exact: dict[QSlider, tuple[int, float]] = {}
         self.rvc_voice = QComboBox()
         self.rvc_voice.setToolTip(RVC_TOOLTIP)
         self.rvc_add = QPushButton("Add…")
@@ -157,7 +180,7 @@ class VoiceControls(QWidget):
         self.rvc_protect_label = QLabel()
         self.gate = QCheckBox("Noise gate")
         self.gate.setChecked(voice.gate_enabled)
-        self.gate_db = _slider(-80, -20, round(voice.gate_db))
+        self.gate_db = _slider(round(gate_db.low), round(gate_db.high), round(voice.gate_db))
         self.gate_label = QLabel()
         self.gate_mode = QComboBox()
         for label, name in GATE_MODE_CHOICES:
@@ -190,6 +213,15 @@ class VoiceControls(QWidget):
         self.status = QLabel(voice_controller.message)
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for slider, value, scale in (
+            (self.pitch, voice.semitones, 2),
+            (self.formant, voice.formant, 100),
+            (self.gate_db, voice.gate_db, 1),
+            (self.rvc_index_rate, voice.rvc_index_rate, 100),
+            (self.rvc_protect, voice.rvc_protect, 100),
+        ):
+            if slider.value() / scale != value:
+                self._exact[slider] = (slider.value(), float(value))
 
         self._apply = QTimer(self)
         self._apply.setSingleShot(True)
@@ -205,6 +237,7 @@ class VoiceControls(QWidget):
         voice_row.addWidget(self.rvc_add)
         form.addRow("Voice model", voice_row)
         form.addRow("Index", self.rvc_index)
+        form.addRow(self.library_note)
         form.addRow(self.rvc_index_rate_label, self.rvc_index_rate)
         form.addRow(self.rvc_protect_label, self.rvc_protect)
         form.addRow(self.gate, self.gate_db)
@@ -222,15 +255,31 @@ class VoiceControls(QWidget):
         self._update_labels()
         self._update_enabled()
 
+    def value(self, slider: QSlider, scale: float) -> float:
+        """What the slider stands for: the saved value itself until the user moves it."""
+        exact = self._exact.get(slider)
+        if exact is not None and exact[0] == slider.value():
+            return exact[1]
+        self._exact.pop(slider, None)
+        return slider.value() / scale
+
     def _update_labels(self) -> None:
-        self.pitch_label.setText(f"Pitch {self.pitch.value() / 2:+.1f} st")
-        self.formant_label.setText(f"Formant ×{self.formant.value() / 100:.2f}")
-        self.rvc_index_rate_label.setText(f"Index rate {self.rvc_index_rate.value() / 100:.2f}")
-        self.rvc_protect_label.setText(f"Protect {self.rvc_protect.value() / 100:.2f}")
+        pitch = self.value(self.pitch, 2)
+        self.pitch_label.setText(f"Pitch {pitch:+.{_places(pitch, 1)}f} st")
+        formant = self.value(self.formant, 100)
+        self.formant_label.setText(f"Formant ×{formant:.{_places(formant, 2)}f}")
+        rate, protect = self.value(self.rvc_index_rate, 100), self.value(self.rvc_protect, 100)
+        self.rvc_index_rate_label.setText(f"Index rate {rate:.{_places(rate, 2)}f}")
+        self.rvc_protect_label.setText(f"Protect {protect:.{_places(protect, 2)}f}")
         if self.gate_mode.currentData() == "vad":
             self.gate_label.setText("mute when you are not speaking (+64 ms)")
         else:
-            self.gate_label.setText(f"mute below {self.gate_db.value()} dBFS")
+            self.gate_label.setText(f"mute below {self.value(self.gate_db, 1):g} dBFS")
+
+    def _show_library_problems(self) -> None:
+        problems = self.library.problems
+        self.library_note.setText("\n".join(f"⚠ {p}" for p in problems))
+        self.library_note.setVisible(bool(problems))
 
     def _update_enabled(self) -> None:
         enabled, name = self.converter.currentData()
@@ -260,14 +309,14 @@ class VoiceControls(QWidget):
         voice.enabled = enabled
         if name:
             voice.converter = name
-        voice.semitones = self.pitch.value() / 2
-        voice.formant = self.formant.value() / 100
+        voice.semitones = self.value(self.pitch, 2)
+        voice.formant = self.value(self.formant, 100)
         voice.rvc_model = self.rvc_voice.currentData() or ""
         voice.rvc_index = self.rvc_index.currentData() or ""
-        voice.rvc_index_rate = self.rvc_index_rate.value() / 100
-        voice.rvc_protect = self.rvc_protect.value() / 100
+        voice.rvc_index_rate = self.value(self.rvc_index_rate, 100)
+        voice.rvc_protect = self.value(self.rvc_protect, 100)
         voice.gate_enabled = self.gate.isChecked()
-        voice.gate_db = float(self.gate_db.value())
+        voice.gate_db = float(self.value(self.gate_db, 1))
         voice.gate_mode = self.gate_mode.currentData()
         voice.denoise = self.denoise.isChecked()
         voice.monitor = self.monitor.isChecked()
@@ -275,26 +324,36 @@ class VoiceControls(QWidget):
         self.vc.apply()
 
     # --- the voice library -------------------------------------------------------------------------
-    def _fill_voices(self, model: str, index: str) -> None:
+    def _fill_voices(self, model: str, index: str, restoring: bool = True) -> None:
         self.rvc_voice.blockSignals(True)
         self.rvc_voice.clear()
         voices = self.library.voices(extra=[model] if model else [])
-        if not voices:
+        if not voices and not model:
             self.rvc_voice.addItem("(no voices yet: Add…)", "")
         for path in voices:
             self.rvc_voice.addItem(path.stem, str(path))
             self.rvc_voice.setItemData(self.rvc_voice.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
+        if model and self.rvc_voice.findData(model) < 0:
+            # the saved voice is gone: show that one (starting it says why it fails), not another voice
+            self.rvc_voice.addItem(f"{Path(model).stem} (not found)", model)
+            self.rvc_voice.setItemData(self.rvc_voice.count() - 1, model, Qt.ItemDataRole.ToolTipRole)
         self.rvc_voice.setCurrentIndex(max(0, self.rvc_voice.findData(model)))
         self.rvc_voice.blockSignals(False)
-        self._fill_indexes(self.rvc_voice.currentData() or "", index)
+        # the saved index choice belongs to the saved voice; another one shown gets its own index
+        self._fill_indexes(self.rvc_voice.currentData() or "", index, restoring=restoring and bool(model))
+        self._show_library_problems()
 
-    def _fill_indexes(self, model: str, index: str) -> None:
+    def _fill_indexes(self, model: str, index: str, restoring: bool = False) -> None:
+        """With ``restoring``, the saved choice is shown as it is ("No index" included); for a voice
+        just picked, its own index is chosen."""
         self.rvc_index.blockSignals(True)
         self.rvc_index.clear()
         self.rvc_index.addItem("No index", "")
         for path in self.library.indexes_for(model, extra=[index] if index else []):
             self.rvc_index.addItem(path.name, str(path))
-        found = self.rvc_index.findData(index) if index else -1
+        if index and self.rvc_index.findData(index) < 0:
+            self.rvc_index.addItem(f"{Path(index).name} (not found)", index)
+        found = self.rvc_index.findData(index) if index or restoring else -1
         # a voice's own index (beside it) is chosen for it, as RVC users expect
         self.rvc_index.setCurrentIndex(found if found >= 0 else min(1, self.rvc_index.count() - 1))
         self.rvc_index.blockSignals(False)
@@ -311,7 +370,7 @@ class VoiceControls(QWidget):
     def add_voice(self, path: str) -> None:
         """Remember ``path`` in the library and pick it (the voice loads when applied, on a worker)."""
         self.library.remember(path)
-        self._fill_voices(path, "")
+        self._fill_voices(path, "", restoring=False)  # a voice just added gets its own index
         self._changed()
 
     @Slot(float, float)

@@ -7,9 +7,11 @@ import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mirage_desktop import VIRTUAL_CAMERA_NAME
+from mirage_desktop import VIRTUAL_CAMERA_NAME, safe_read
 
 V4L_SYSFS = Path("/sys/class/video4linux")
+#: a device name is at most 32 bytes in the kernel; sysfs pages are 4 kB
+SYSFS_LIMIT = 4096
 _VIRTUAL_HINTS = ("loopback", "dummy", "obs virtual", "mirage camera", "unity video capture")
 
 
@@ -36,17 +38,22 @@ def list_v4l2_devices(sysfs: Path = V4L_SYSFS) -> list[CameraDevice]:
         if not node.name[5:].isdigit():
             continue
         try:
-            name = (node / "name").read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
+            name = _read_small(node / "name")
+        except OSError:  # a node that went away, or not a sysfs file at all
             continue
         try:
-            if (node / "index").read_text().strip() not in ("", "0"):
+            if _read_small(node / "index") not in ("", "0"):
                 continue
         except OSError:
             pass
         is_virtual = any(h in name.lower() for h in _VIRTUAL_HINTS)
         devices.append(CameraDevice(int(node.name[5:]), name, f"/dev/{node.name}", is_virtual))
     return devices
+
+
+def _read_small(path: Path) -> str:
+    """A sysfs attribute: a regular file of a few bytes (never a FIFO or a device that never ends)."""
+    return safe_read.read_text(path, SYSFS_LIMIT, what="camera attribute", errors="replace").strip()
 
 
 def list_cameras(sysfs: Path = V4L_SYSFS, include_virtual: bool = False) -> list[CameraDevice]:
