@@ -41,8 +41,8 @@ NOT_CLAIMS = (
 _HELP_TAIL = re.compile(r"[(,]\s*([a-z0-9_][a-z0-9_.\-]*)\)$")
 #: … unless the parenthesis says something else
 NOT_VALUES = ("optional",)
-#: words that state "the value comes from elsewhere", not a value (help texts)
-INDIRECT = ("settings", "the system output", "negotiated", "keep it as it is", "from its name")
+#: a one-word "(default: WORD)" that says where the value comes from, not what it is (help texts)
+INDIRECT = ("settings", "negotiated")
 
 
 @dataclass(frozen=True)
@@ -284,12 +284,14 @@ def test_option_help_states_the_codes_defaults():
         for action in parser._actions:
             if not action.option_strings or not action.help:
                 continue
-            said = re.search(r"\(default:? ([^;,)]+)", action.help)
+            said = re.search(r"\(default(:?) ([^;,)]+)", action.help)
             if said is not None:
-                if any(said.group(1).startswith(word) for word in INDIRECT):
-                    continue
-                quoted = re.match(r"'([^']*)'", said.group(1))
-                claim = quoted.group(1) if quoted else said.group(1).split(":")[0].split()[0]
+                described = said.group(1) == ":" and len(said.group(2).split()) > 1
+                if described or said.group(2).split()[0] in INDIRECT:
+                    continue  # "(default: the one marked default, else the first)" describes a rule
+            if said is not None:
+                quoted = re.match(r"'([^']*)'", said.group(2))
+                claim = quoted.group(1) if quoted else said.group(2).split(":")[0].split()[0]
             elif (onoff := re.search(r"\((on|off) by default", action.help)) is not None:
                 claim = onoff.group(1)
             elif (tail := _HELP_TAIL.search(action.help)) is not None and tail.group(1) not in NOT_VALUES:

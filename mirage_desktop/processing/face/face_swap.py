@@ -636,7 +636,9 @@ class FaceSwapProcessor(FrameProcessor):
             cached = self._cache.find(face, now, id(who), present)
             if cached is None:
                 continue  # no swap of this face yet: unswapped, so the guard covers it
-            job = self._renderer.reuse(image, face, cached.size, cached.template, cached.result, cached.mask)
+            job = self._renderer.reuse(
+                image, face, cached.size, cached.template, cached.result, cached.mask, cached.finish
+            )
             if job is None:
                 continue
             if cached.captured_at >= now:

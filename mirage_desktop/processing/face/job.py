@@ -3,15 +3,43 @@
 Every stage of a face (swap → enhance → masks → colour → finish → paste) reads and writes the same
 ``FaceJob``, whose ``matrix`` is the current frame's alignment of that face: nothing is carried over
 from an earlier frame, so a moving face never gets a result pasted at a stale position.
+
+The one exception is what depends on the swapped result alone, not on where the face is: colour
+transfer and sharpening. When frames show an earlier swap (temporal reuse), that work is done on the
+first frame that shows the swap and kept in the swap's own ``SwapFinish`` (``FaceJob.finish``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from mirage_desktop.processing.face.types import DetectedFace
+
+
+@dataclass(slots=True)
+class SwapFinish:
+    """The colour-matched (and sharpened) result of one swap, made once for every frame that shows it.
+
+    Colour statistics change slowly: a swap shown for a second of frames keeps the match computed on
+    the first of them. One belongs to exactly one swap (a new swap comes with a new, empty one), and
+    ``key`` holds the look's fields it was made with, so a changed look makes it again.
+    """
+
+    key: tuple[Any, ...] | None = None
+    result: np.ndarray | None = None
+    #: how often it was made (once per swap and look: the tests count it)
+    made: int = 0
+
+    def get(self, key: tuple[Any, ...]) -> np.ndarray | None:
+        return self.result if self.key == key else None
+
+    def put(self, key: tuple[Any, ...], result: np.ndarray) -> None:
+        result.setflags(write=False)  # shared by the frames that show it: nobody may change it
+        self.key, self.result = key, result
+        self.made += 1
 
 
 @dataclass(slots=True)
@@ -33,3 +61,5 @@ class FaceJob:
     ms: dict[str, float] = field(default_factory=dict)
     #: the alignment family of ``matrix`` (align.align_matrix), so a result can be re-aligned later
     template: str = "arcface"
+    #: an earlier swap shown again: its colour match made once (None: made on this frame)
+    finish: SwapFinish | None = None

@@ -16,7 +16,7 @@ import numpy as np
 
 from mirage_desktop.processing.face.align import align_matrix, compose, invert, warp_crop
 from mirage_desktop.processing.face.color import sharpen, transfer_color
-from mirage_desktop.processing.face.job import FaceJob
+from mirage_desktop.processing.face.job import FaceJob, SwapFinish
 from mirage_desktop.processing.face.look import FaceLook
 from mirage_desktop.processing.face.masks import EXTRA_MASKS, FACE_MASKS
 from mirage_desktop.processing.face.masks.shape import BoxMask, box_mask
@@ -88,12 +88,14 @@ class FaceRenderer:
         template: str,
         result: np.ndarray,
         mask: np.ndarray,
+        finish: SwapFinish | None = None,
     ) -> FaceJob | None:
         """An earlier swap of this face (``result`` in its aligned crop) on this frame's alignment.
 
         The aligned crop is the same part of the face whatever the head's position, so the earlier
-        crop is placed with the current matrix; ``original`` is this frame's crop, so masks, colour
-        and paste (and the live mouth) all work on the current frame.
+        crop is placed with the current matrix; ``original`` is this frame's crop, so masks and paste
+        (and the live mouth) work on the current frame. ``finish`` (the swap's own) keeps its colour
+        match from the first frame that showed it.
         """
         t0 = time.perf_counter()
         try:
@@ -105,10 +107,11 @@ class FaceRenderer:
             size=size,
             matrix=matrix,
             original=warp_crop(image, matrix, size),
-            result=result.copy(),
+            result=result,  # read-only from here on: finish() replaces it, never writes into it
             mask=mask.copy(),
             kps=_to_crop(face.kps, matrix),
             template=template,
+            finish=finish,
         )
         job.ms["reuse"] = (time.perf_counter() - t0) * 1000.0
         return job
@@ -154,7 +157,8 @@ class FaceRenderer:
         return out
 
     def finish(self, job: FaceJob, look: FaceLook) -> FaceJob:
-        """Masks, colour, sharpness and opacity, in that order."""
+        """Masks, colour, sharpness and opacity, in that order (colour and sharpness once per swap
+        when the job carries its swap's ``finish``)."""
         t0 = time.perf_counter()
         self._box.apply(job)
         FACE_MASKS.get(look.face_mask, FACE_MASKS["box"])(look).apply(job)
@@ -163,10 +167,18 @@ class FaceRenderer:
         if look.occlusion_mask:
             EXTRA_MASKS["occlusion"](look).apply(job)
         t1 = time.perf_counter()
-        if look.color_transfer:
-            job.result = transfer_color(job.result, job.original, job.mask)
-        if look.sharpness > 0:
-            job.result = sharpen(job.result, look.sharpness, sigma=max(0.8, job.size / 256.0))
+        if look.color_transfer or look.sharpness > 0:
+            key = (look.color_transfer, look.sharpness, look.face_mask, look.occlusion_mask, job.size)
+            done = job.finish.get(key) if job.finish is not None else None
+            if done is None:
+                done = job.result
+                if look.color_transfer:
+                    done = transfer_color(done, job.original, job.mask)
+                if look.sharpness > 0:
+                    done = sharpen(done, look.sharpness, sigma=max(0.8, job.size / 256.0))
+                if job.finish is not None:
+                    job.finish.put(key, done)
+            job.result = done
         if look.opacity < 1.0:
             job.mask *= float(np.clip(look.opacity, 0.0, 1.0))
         t2 = time.perf_counter()

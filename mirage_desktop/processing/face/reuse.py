@@ -24,11 +24,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from mirage_desktop.processing.face.job import FaceJob
+from mirage_desktop.processing.face.job import FaceJob, SwapFinish
 from mirage_desktop.processing.face.render import Enhancer, FaceRenderer
 from mirage_desktop.processing.face.swappers import Swapper
 from mirage_desktop.processing.face.types import DetectedFace
@@ -63,6 +63,9 @@ class SwappedFace:
     enhanced: bool
     swapper: str
     identity: int  # id() of the SourceIdentity worn
+    #: the look's colour match of this swap, made on the first frame that shows it and kept for the
+    #: frames after (each swap has its own: a new swap is matched again)
+    finish: SwapFinish = field(default_factory=SwapFinish, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,7 @@ def swap_task(renderer: FaceRenderer, task: SwapTask) -> tuple[list[SwappedFace]
         except (RuntimeError, ValueError) as exc:
             problem = str(exc)
     for job, identity in jobs:
+        job.result.setflags(write=False)  # shown by many frames: none of them may change it
         done = "enhance" in job.ms
         enhanced += int(done)
         box = tuple(float(v) for v in job.face.box)
