@@ -111,7 +111,7 @@ def test_a_broken_enhancer_file_is_named_and_refused(placed_models, testdata, tm
         ("--swapper", "simswap", "invalid choice"),
         ("--face-mask", "circle", "invalid choice"),
         ("--map", "obama.jpg", "TARGET_PHOTO=SOURCE_PHOTO"),
-        ("--map", "/no/such.jpg=/no/other.jpg", "is not a file"),
+        ("--map", "/no/such.jpg=/no/other.jpg", "'/no/such.jpg' does not exist"),
         ("--map-threshold", "1.2", "0"),
     ],
 )

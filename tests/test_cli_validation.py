@@ -242,7 +242,7 @@ def test_a_folder_as_input_is_called_a_folder(tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
     done = cli("process", "-i", str(folder), "-o", str(tmp_path / "out.mp4"))
-    assert f"{folder} is a folder, not a video file" in done.stderr
+    assert f"'{folder}' is a folder, not a video file" in done.stderr
     assert "does not exist" not in done.stderr
     assert "Traceback" not in done.stderr
 

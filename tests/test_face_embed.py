@@ -94,7 +94,7 @@ def test_photo_without_a_face_is_refused_with_advice(testdata, tmp_path, detecto
 def test_text_file_named_jpg_is_not_an_image(tmp_path, detector, embedder):
     path = tmp_path / "face.jpg"
     path.write_text("definitely not a JPEG")
-    with pytest.raises(SourceFaceError, match=r"not an image.*JPEG or PNG"):
+    with pytest.raises(SourceFaceError, match=r"is a text file, not a photo.*JPEG or PNG"):
         load_source_face(path, detector, embedder)
     with pytest.raises(SourceFaceError, match="does not exist"):
         load_source_face(tmp_path / "missing.jpg", detector, embedder)

@@ -58,3 +58,18 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def out(message: str) -> None:
+    """print to stdout; a path with bytes that are not UTF-8 (a surrogate in Python) is written with
+    escapes where a strict stdout would raise UnicodeEncodeError after the work was done."""
+    try:
+        print(message, flush=True)
+    except UnicodeEncodeError:
+        # the name's own bytes back (surrogateescape), then each one that is not UTF-8 as \xNN
+        text = message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        try:
+            print(text, flush=True)
+        except UnicodeEncodeError:  # a stdout that cannot show "→" either (ASCII, Latin-1)
+            encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+            print(text.encode(encoding, "backslashreplace").decode(encoding), flush=True)

@@ -18,6 +18,7 @@ from mirage_desktop.config.settings import (
     SWAPPER_IDS,
     Settings,
 )
+from mirage_desktop.sources.user_path import path_problem
 
 ENHANCER_NAMES = tuple(e for e in ENHANCER_IDS if e)
 
@@ -40,11 +41,12 @@ def _map_pair(text: str) -> tuple[Path, Path]:
     target, sep, source = text.partition("=")
     if not sep or not target.strip() or not source.strip():
         raise argparse.ArgumentTypeError(f"'{text}' should be TARGET_PHOTO=SOURCE_PHOTO")
-    pair = (Path(target.strip()), Path(source.strip()))
-    for path in pair:
-        if not path.is_file():
-            raise argparse.ArgumentTypeError(f"{path} is not a file")
-    return pair
+    # each name exactly as typed: "a.jpg = b.jpg" names 'a.jpg ' and ' b.jpg', and the message shows it
+    for name in (target, source):
+        problem = path_problem(name, "photo file")
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+    return Path(target), Path(source)
 
 
 _map_pair.__name__ = "map"

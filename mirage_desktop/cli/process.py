@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from mirage_desktop.cli import validate
-from mirage_desktop.cli.common import err, load_user_settings
+from mirage_desktop.cli.common import err, load_user_settings, out
 from mirage_desktop.cli.face_args import (
     add_face_quality_args,
     apply_face_map,
@@ -38,10 +38,14 @@ STOP_TIMEOUT_S = 60.0
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("process", help="process a video file into another video file, as fast as possible")
-    p.add_argument("--input", "-i", required=True, type=Path, help="input video file")
-    p.add_argument("--output", "-o", required=True, type=Path, help="output video file (.mp4/.avi)")
+    p.add_argument("--input", "-i", required=True, type=validate.file_path, help="input video file")
+    p.add_argument(
+        "--output", "-o", required=True, type=validate.file_path, help="output video file (.mp4/.avi)"
+    )
     p.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=None, help="debug overlay")
-    p.add_argument("--face", type=Path, help="photo of the face to wear (face swap; needs the face models)")
+    p.add_argument(
+        "--face", type=validate.file_path, help="photo of the face to wear (face swap; needs the face models)"
+    )
     p.add_argument(
         "--allow-passthrough",
         action="store_true",
@@ -74,6 +78,11 @@ def _check_input(path: Path) -> tuple[str | None, int]:
     finally:
         source.close()
     return None, source.frame_count
+
+
+def _picture_notes(pipeline: Pipeline) -> list[str]:
+    """What the source did to the picture (turned upright, frames scaled to one size)."""
+    return [f"picture: {note}" for note in getattr(pipeline.source, "notes", ())]
 
 
 def _sound(args: argparse.Namespace, suffix: str) -> AudioTrack | None:
@@ -247,10 +256,12 @@ def _finish(pipeline: Pipeline, recorder: RecorderSink, stop: StopOnSignals, ela
         return failed_code
     if stop.stopped or cut_short:
         err(f"Stopped after {frames} frames ({why}); the frames processed so far were saved to {final}.")
+        for line in _picture_notes(pipeline):
+            err(line)
         return failed_code
     fps = frames / elapsed if elapsed > 0 else 0.0
-    print(f"processed {frames} frames in {elapsed:.2f} s ({fps:.1f} fps) → {final}")
-    for line in face_summary(pipeline.metrics().processors, frames):
-        print(line)
-    print(f"sound: {recorder.audio.describe}" if recorder.audio else "sound: none (the input has none)")
+    out(f"processed {frames} frames in {elapsed:.2f} s ({fps:.1f} fps) → {final}")
+    for line in _picture_notes(pipeline) + face_summary(pipeline.metrics().processors, frames):
+        out(line)
+    out(f"sound: {recorder.audio.describe}" if recorder.audio else "sound: none (the input has none)")
     return 0

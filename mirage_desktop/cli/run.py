@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from mirage_desktop.cli import validate
-from mirage_desktop.cli.common import add_video_args, apply_video_args, err, load_user_settings
+from mirage_desktop.cli.common import add_video_args, apply_video_args, err, load_user_settings, out
 from mirage_desktop.cli.face_args import add_face_quality_args, apply_face_map, apply_face_quality_args
 from mirage_desktop.cli.outputs import check_json_output, emit_metrics
 from mirage_desktop.cli.signals import StopOnSignals
@@ -22,7 +22,9 @@ from mirage_desktop.cli.voice_args import (
 from mirage_desktop.engine.builder import PipelineRequest, VoiceRecording, build_pipeline, recording_sound
 from mirage_desktop.sinks.base import SinkError
 from mirage_desktop.sinks.recorder import LIVE_PRESET, RecorderSink
+from mirage_desktop.sources.camera import camera_problem
 from mirage_desktop.sources.open import SourceSpec
+from mirage_desktop.sources.user_path import path_problem
 from mirage_desktop.voice.errors import VoiceError
 
 
@@ -40,14 +42,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="stop after this many seconds (default 0: until Ctrl-C)",
     )
-    p.add_argument("--output", "-o", type=Path, help="also record the output to this video file (.mp4/.avi)")
+    p.add_argument(
+        "--output",
+        "-o",
+        type=validate.file_path,
+        help="also record the output to this video file (.mp4/.avi)",
+    )
     p.add_argument("--no-virtual-camera", action="store_true", help="do not publish to the virtual camera")
     p.add_argument("--virtual-camera-name", help="virtual camera device name (default 'Mirage Camera')")
     p.add_argument(
         "--virtual-camera-backend", type=validate.virtual_camera_backend, help="force a pyvirtualcam backend"
     )
     p.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=None, help="debug overlay")
-    p.add_argument("--face", type=Path, help="photo of the face to wear (face swap; needs the face models)")
+    p.add_argument(
+        "--face", type=validate.file_path, help="photo of the face to wear (face swap; needs the face models)"
+    )
     p.add_argument("--no-fallback", action="store_true", help="stop instead of showing the test pattern")
     p.add_argument("--stats", action="store_true", help="print metrics every second")
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
@@ -86,6 +95,15 @@ def run_command(args: argparse.Namespace) -> int:
     spec = SourceSpec.parse(settings.video.source)
     if spec.kind == "file":
         inputs = (str(Path(spec.value).expanduser()),)
+        problem = _file_source_problem(spec, settings.video.fallback_to_test_pattern)
+        if problem:
+            err(problem)
+            return 2
+    if spec.kind == "camera":  # a device that is not a camera never becomes one: no test pattern for it
+        problem = camera_problem(spec.value)
+        if problem:
+            err(problem if problem.endswith(".") else f"{problem}.")
+            return 2
     recorder = (
         RecorderSink(args.output, inputs=inputs, commit_on_close=False, preset=LIVE_PRESET)
         if args.output is not None
@@ -122,6 +140,16 @@ def run_command(args: argparse.Namespace) -> int:
             voice.close()
 
 
+def _file_source_problem(spec: SourceSpec, fallback: bool) -> str | None:
+    """A video file source that can never be read (a FIFO, a device, a folder) is refused before
+    anything starts; a missing one too without the fallback (with it, the test pattern shows until
+    the file appears, as for an unplugged camera)."""
+    problem = path_problem(Path(spec.value).expanduser(), "video file")
+    if problem is None or (fallback and "does not exist" in problem):
+        return None
+    return f"The video source {problem}."
+
+
 def _start_voice(voice_settings):
     """The voice changer, live into the virtual microphone (or --voice-output-device). Raises
     VoiceError with a message for the user (no microphone, no sound server, a bad voice model)."""
@@ -155,12 +183,14 @@ def _run(args: argparse.Namespace, settings, recorder: RecorderSink | None, metr
         f"Mirage: running from {settings.video.source} "
         + (f"for {args.seconds:g} s" if args.seconds else "(Ctrl-C stops)")
     )
+    said: set[str] = set()
     with StopOnSignals() as stop:
         pipeline.start()
         started = time.monotonic()
         next_stats = started + 1.0
         try:
             while not stop.event.is_set() and pipeline.running:
+                _say_picture_notes(pipeline, said)
                 if args.seconds and time.monotonic() - started >= args.seconds:
                     break
                 if recorder is not None and recorder.failure and isinstance(recorder.audio, VoiceRecording):
@@ -183,6 +213,14 @@ def _run(args: argparse.Namespace, settings, recorder: RecorderSink | None, metr
     return stop.exit_code if stop.stopped else code
 
 
+def _say_picture_notes(pipeline, said: set[str]) -> None:
+    """What the video file source did to the picture (turned upright, frames scaled), once each."""
+    for note in getattr(pipeline.source, "notes", ()):
+        if note not in said:
+            said.add(note)
+            err(f"[source] picture: {note}")
+
+
 def _finish_recording(recorder: RecorderSink, stop: StopOnSignals) -> int:
     """A live recording is complete whenever it is stopped: keep it unless it failed."""
     dest = recorder.destination
@@ -194,8 +232,8 @@ def _finish_recording(recorder: RecorderSink, stop: StopOnSignals) -> int:
             + (" (the file there is unchanged)." if dest.exists() else ".")
         )
         return 1
-    print(f"recorded {recorder.frames_written} frames to {final}")
-    print(
+    out(f"recorded {recorder.frames_written} frames to {final}")
+    out(
         f"sound: {recorder.audio.describe}"
         if recorder.audio
         else "sound: none (a video file's own sound is recorded; the microphone with --voice)"

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
+
+from mirage_desktop.sources.user_path import shown
 
 #: a week: longer than any call, short enough that a typo (an extra zero or two) is still caught
 MAX_SECONDS = 7 * 24 * 3600.0
@@ -102,6 +106,20 @@ def existing_file(kind: str, suffixes: tuple[str, ...]) -> Callable[[str], str]:
         return str(path)
 
     return _named(check, f"{kind} file")  # type: ignore[return-value]
+
+
+def file_path(text: str) -> Path:
+    """A path to a file, exactly as typed (never stripped: "clip.mp4 " is not "clip.mp4"). Refused:
+    an empty one (``Path("")`` is the current folder) and one ending in a separator (``Path`` would
+    drop it, and with it the meaning "a folder")."""
+    if not text:
+        raise argparse.ArgumentTypeError("the path is empty")
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{shown(text)} ends with '/', so it names a folder, not a file")
+    return Path(text)
+
+
+file_path.__name__ = "file path"
 
 
 def duration_seconds(text: str) -> float:

@@ -19,6 +19,7 @@ from mirage_desktop.processing.chain import ProcessorChain
 from mirage_desktop.processing.debug_overlay import DebugOverlayProcessor
 from mirage_desktop.processing.passthrough import PassThroughProcessor
 from mirage_desktop.processing.privacy_cover import PrivacyPolicy
+from mirage_desktop.safe_read import not_regular_reason
 from mirage_desktop.sinks.base import FrameSink
 from mirage_desktop.sinks.preview import PreviewListener, PreviewSink
 from mirage_desktop.sinks.recorder import FILE_PRESET, LIVE_PRESET, RecorderSink
@@ -79,6 +80,8 @@ def recording_sound(spec: SourceSpec, suffix: str, voice: VoiceEngine | None = N
     if voice is not None:
         return VoiceRecording(voice, codec=ENCODER.get(suffix.lower(), "aac"))
     if spec.kind != "file":
+        return None
+    if not_regular_reason(Path(spec.value).expanduser()):  # a FIFO blocks the open; the source says why
         return None
     try:
         return audio_for(Path(spec.value).expanduser(), suffix, loop=True)

@@ -22,7 +22,7 @@ from mirage_desktop.processing.face.source_face import (
     MAX_DETECT_DIM,
     MIN_FACE_PX,
     SourceFaceError,
-    read_image,
+    read_face_photo,
 )
 from mirage_desktop.runtime.onnx_session import SessionFactory
 from mirage_desktop.runtime.providers import ProviderConfig
@@ -87,7 +87,7 @@ class PhotoAnalyzer:
     def analyze(self, path: Path) -> PhotoAnalysis:
         """Raises SourceFaceError (bad photo, no usable face) or RuntimeError (models missing)."""
         path = Path(path)
-        image = read_image(path)
+        image, photo_notes = read_face_photo(path)  # safe: regular file, size from its header
         with self._lock:
             detector, embedder = self._load()
             height, width = image.shape[:2]
@@ -98,7 +98,7 @@ class PhotoAnalyzer:
                     image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
                 )
             found = detector.detect(work, max_faces=0)
-            notes: list[str] = []
+            notes: list[str] = list(photo_notes)
             faces: list[PhotoFace] = []
             for face in sorted(found, key=lambda f: f.area, reverse=True):
                 if float(face.box[2] - face.box[0]) / scale < MIN_FACE_PX:

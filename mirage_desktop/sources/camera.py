@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import platform
+import stat
 import time
 from collections import deque
 from collections.abc import Callable
@@ -13,13 +15,19 @@ from typing import Any
 import cv2
 
 from mirage_desktop.frame import Frame
+from mirage_desktop.safe_read import kind_of
 from mirage_desktop.sources.base import FrameSource, SourceError, SourceInfo, SourceLost
 from mirage_desktop.sources.camera_list import list_cameras
+from mirage_desktop.sources.user_path import shown
 
 log = logging.getLogger(__name__)
 
 #: a device that keeps failing reads this long is treated as unplugged
 LOST_AFTER_S = 1.5
+#: Linux numbers cameras /dev/video0 to /dev/video99 by default (v4l2loopback's range too)
+MAX_CAMERA_INDEX = 99
+#: the character-device major number of video4linux (Documentation/admin-guide/devices.txt)
+V4L_MAJOR = 81
 
 
 def default_capture_backend() -> int:
@@ -45,6 +53,51 @@ def _no_camera_advice(system: str) -> str:
             "Security → Camera)."
         )
     return "Check that it is connected, not used by another app, and allowed in Settings → Privacy → Camera."
+
+
+def _index(index: int) -> int:
+    # OpenCV raises a TypeError traceback for an index past a C int; no system numbers cameras so far
+    if not 0 <= index <= MAX_CAMERA_INDEX:
+        raise SourceError(f"Camera {index} is out of range: cameras are numbered 0 to {MAX_CAMERA_INDEX}.")
+    return index
+
+
+def not_a_camera(path: str) -> str | None:
+    """Why an existing ``path`` can never be a camera (a regular file, /dev/zero), or None; a path
+    that does not exist may be a camera not plugged in yet."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISCHR(st.st_mode):
+        return f"{shown(path)} is {kind_of(path)}, not a camera device"
+    if platform.system() == "Linux" and os.major(st.st_rdev) != V4L_MAJOR:
+        return f"{shown(path)} is a character device but not a camera (video4linux) device"
+    return None
+
+
+def camera_problem(device: int | str) -> str | None:
+    """Why ``device`` (an index or a device path) can never open, or None."""
+    text = str(device).strip()
+    if text.isascii() and text.isdigit():
+        try:
+            _index(int(text))
+        except SourceError as exc:
+            return str(exc)
+        return None
+    return not_a_camera(text) if text.startswith("/dev/") else None
+
+
+def _device_path(path: str) -> str:
+    """A camera named by its device path: it must be a video device (a missing one is unplugged)."""
+    problem = not_a_camera(path)
+    if problem:
+        raise SourceError(f"{problem}.")
+    if not os.path.exists(path):
+        raise SourceError(
+            f"Cannot open {shown(path)}: no such device. {_no_camera_advice(platform.system())}"
+        )
+    return path
 
 
 class CameraSource(FrameSource):
@@ -74,10 +127,12 @@ class CameraSource(FrameSource):
 
     def _resolve(self) -> tuple[int | str, str]:
         if isinstance(self.device, int):
-            return self.device, f"camera {self.device}"
+            return _index(self.device), f"camera {self.device}"
         text = str(self.device).strip()
-        if text.isdigit():
-            return int(text), f"camera {text}"
+        if text.isascii() and text.isdigit():
+            return _index(int(text)), f"camera {text}"
+        if text.startswith("/dev/"):
+            return _device_path(text), text
         wanted = text.lower()
         for cam in list_cameras():
             if wanted in cam.name.lower():

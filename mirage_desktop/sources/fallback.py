@@ -50,6 +50,11 @@ class FallbackSource(FrameSource):
     def info(self) -> SourceInfo | None:
         return self._info
 
+    @property
+    def notes(self) -> list[str]:
+        """What the real source did to the picture (a video file turned upright), if it says."""
+        return list(getattr(self._active, "notes", ())) if self._active is not None else []
+
     def open(self) -> SourceInfo:
         if not self._try_primary():
             self._fallback.open()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,8 @@ from mirage_desktop.sources.fallback import FallbackSource
 from mirage_desktop.sources.test_pattern import TestPatternSource
 from mirage_desktop.sources.video_file import VideoFileSource
 
+_VIDEO_NODE = re.compile(r"^/dev/video[0-9]+$")
+
 
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
@@ -20,19 +25,37 @@ class SourceSpec:
 
     @classmethod
     def parse(cls, text: str) -> SourceSpec:
-        raw = (text or "").strip()
-        lowered = raw.lower()
+        # Keywords may come with stray spaces; a file path is kept exactly as given (a trailing
+        # space stripped once processed a *different* file).
+        raw = text or ""
+        word = raw.strip()
+        lowered = word.lower()
         if lowered in ("", "test", "pattern", "test-pattern", "testpattern"):
             return cls("test")
         if lowered.startswith("camera:") or lowered.startswith("cam:"):
-            return cls("camera", raw.split(":", 1)[1].strip() or "0")
+            return cls("camera", word.split(":", 1)[1].strip() or "0")
         if lowered == "camera":
             return cls("camera", "0")
-        if raw.isdigit():
-            return cls("camera", raw)
-        if lowered.startswith("file:"):
+        if word.isascii() and word.isdigit():  # "²".isdigit() is true too
+            return cls("camera", word)
+        if raw.startswith("file:"):
             return cls("file", raw[5:])
+        if is_camera_device(raw):
+            return cls("camera", raw)
         return cls("file", raw)
+
+
+def is_camera_device(path: str) -> bool:
+    """A camera given by its device path (Linux: /dev/video2, /dev/v4l/by-id/...): a device, where
+    a video file source must be a regular file."""
+    if not path.startswith("/dev/"):
+        return False
+    if _VIDEO_NODE.match(path):
+        return True  # a camera even while unplugged: the fallback waits for it
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def make_source(
@@ -51,13 +74,14 @@ def make_source(
     if spec.kind == "test":
         return TestPatternSource(width, height, fps, paced=live)
     if spec.kind == "camera":
-        device: int | str = int(spec.value) if spec.value.isdigit() else spec.value
+        value = spec.value
+        device: int | str = int(value) if value.isascii() and value.isdigit() else value
 
         def primary() -> FrameSource:
             return CameraSource(device, width, height, fps)
 
     elif spec.kind == "file":
-        path = Path(spec.value).expanduser()
+        path = Path(spec.value).expanduser()  # "~/clip.mp4" in settings.json, as a shell would
 
         def primary() -> FrameSource:
             return VideoFileSource(path, loop=live, paced=live)

@@ -21,10 +21,16 @@ import numpy as np
 from mirage_desktop.frame import Frame
 from mirage_desktop.media.audio import video_span
 from mirage_desktop.sources.base import FrameSource, SourceError, SourceExhausted, SourceInfo
+from mirage_desktop.sources.orientation import Orientation, frame_orientation
+from mirage_desktop.sources.user_path import path_problem, shown
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
+#: the largest picture read: 8K (DCI 8192×4320) either way up; a header saying more is damaged or
+#: hostile (one 65535×65535 frame is 12 GB of BGR)
+MAX_VIDEO_SIDE = 8192
+MAX_VIDEO_PIXELS = 8192 * 4320
 #: this many undecodable packets in a row and the file is called damaged (one bad packet is skipped)
 MAX_BAD_PACKETS = 50
 
@@ -52,8 +58,22 @@ def stream_fps(stream) -> float:
     return DEFAULT_FPS
 
 
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise SourceError(
+            f"The video file {shown(path)} says its picture is {width}×{height}: it is damaged."
+        )
+    if max(width, height) > MAX_VIDEO_SIDE or width * height > MAX_VIDEO_PIXELS:
+        raise SourceError(
+            f"The video file {shown(path)} is {width}×{height}, larger than Mirage reads (at most "
+            f"{MAX_VIDEO_SIDE} pixels a side and {MAX_VIDEO_PIXELS / 1e6:.1f} megapixels, 8K). Convert it "
+            "to a smaller size, e.g. `ffmpeg -i INPUT -vf scale=-2:1080 out.mp4`."
+        )
+
+
 class _Reader:
-    """One pass over the file's video frames: (BGR image, pts, time_base)."""
+    """One pass over the file's video frames: (BGR image, pts, time_base), each the size of the
+    first and turned upright as the file's display matrix says."""
 
     def __init__(self, path: Path) -> None:
         try:
@@ -67,10 +87,48 @@ class _Reader:
         self.stream.thread_type = "AUTO"  # frame threads: several times faster, a few frames' delay
         self.path = path
         self.bad_packets = 0
+        #: things the user should know about the picture (turned upright, scaled), said once each
+        self.notes: list[str] = []
+        self.orientation = Orientation()
+        self._size: tuple[int, int] | None = None  # every frame's stored size: the first one's
+        width, height = self.stream.codec_context.width, self.stream.codec_context.height
+        if width or height:  # 0×0: the container does not say; the first frame will
+            try:
+                _check_size(path, width, height)
+            except SourceError:
+                self.container.close()
+                raise
+
+    def _picture(self, vf: av.VideoFrame, index: int) -> np.ndarray:
+        if self._size is None:
+            _check_size(self.path, vf.width, vf.height)
+            self._size = (vf.width, vf.height)
+            self.orientation = frame_orientation(vf)
+            if self.orientation.unsupported:
+                self.notes.append(
+                    f"the file asks for {self.orientation.unsupported}, which Mirage does not apply: "
+                    "shown as stored"
+                )
+            elif not self.orientation.identity:
+                self.notes.append(
+                    f"{self.orientation.describe()}, as the file's display matrix asks (as players show it)"
+                )
+        if (vf.width, vf.height) != self._size:
+            width, height = self._size
+            if not any(n.startswith("frames change size") for n in self.notes):
+                self.notes.append(
+                    f"frames change size at frame {index + 1} ({width}×{height} → "
+                    f"{vf.width}×{vf.height}): each is scaled to {width}×{height}, as players do"
+                )
+            image = vf.reformat(width=width, height=height, format="bgr24").to_ndarray()
+        else:
+            image = vf.to_ndarray(format="bgr24")
+        return self.orientation.apply(image)
 
     def frames(self) -> Iterator[tuple[np.ndarray, int | None, Fraction]]:
         tb = self.stream.time_base or Fraction(1, 90000)
         bad_in_a_row = 0
+        index = 0
         for packet in self.container.demux(self.stream):
             try:
                 decoded = packet.decode()
@@ -87,7 +145,8 @@ class _Reader:
             bad_in_a_row = 0
             for vf in decoded:
                 pts = vf.pts if vf.pts is not None else vf.dts
-                yield vf.to_ndarray(format="bgr24"), pts, tb
+                yield self._picture(vf, index), pts, tb
+                index += 1
 
     def close(self) -> None:
         self.container.close()
@@ -108,6 +167,8 @@ class VideoFileSource(FrameSource):
         self._clock = clock
         self._sleep = sleep
         self._reader: _Reader | None = None
+        #: what was done to the picture (turned upright, frames scaled to one size), said once each
+        self.notes: list[str] = []
         self._frames: Iterator[tuple[np.ndarray, int | None, Fraction]] | None = None
         self._info: SourceInfo | None = None
         self._index = 0
@@ -137,10 +198,11 @@ class VideoFileSource(FrameSource):
         return reader
 
     def open(self) -> SourceInfo:
-        if self.path.is_dir():
-            raise SourceError(f"{self.path} is a folder, not a video file. Give the path of a video file.")
-        if not self.path.is_file():
-            raise SourceError(f"The video file {self.path} does not exist. Check the path.")
+        # a FIFO would block the open for ever, a device never ends: only a regular file is read
+        problem = path_problem(self.path, "video file")
+        if problem:
+            lead = "The video file " if "does not exist" in problem else ""
+            raise SourceError(f"{lead}{problem}. Check the path.")
         reader = self._open_reader()
         try:
             assert self._frames is not None
@@ -173,19 +235,26 @@ class VideoFileSource(FrameSource):
         frames = int(stream.frames or 0)
         self._announced = max(0, frames)
         image = first[0]
+        self._take_notes(reader)
         self._info = SourceInfo(
             name=self.path.name,
             kind="file",
             width=int(image.shape[1]),
             height=int(image.shape[0]),
             fps=float(fps),
-            detail=f"{frames} frames" + (", looping" if self.loop else ""),
+            detail="; ".join([f"{frames} frames" + (", looping" if self.loop else ""), *self.notes]),
         )
         return self._info
 
     @property
     def info(self) -> SourceInfo | None:
         return self._info
+
+    def _take_notes(self, reader: _Reader) -> None:
+        for note in reader.notes:
+            if note not in self.notes:
+                self.notes.append(note)
+                log.info("%s: %s", self.path.name, note)
 
     def _next(self) -> tuple[np.ndarray, int | None, Fraction] | None:
         assert self._frames is not None
@@ -216,6 +285,8 @@ class VideoFileSource(FrameSource):
             if item is None:
                 raise SourceExhausted(str(self.path))
         image, pts, tb = item
+        if len(self._reader.notes) > len(self.notes):
+            self._take_notes(self._reader)
         if pts is None:  # no timestamps (some raw streams): evenly spaced at the file's rate
             pts = self.start_pts + self._in_pass * self._frame_ticks
         pts += self._loop_offset

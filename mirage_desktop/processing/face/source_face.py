@@ -10,12 +10,13 @@ import cv2
 import numpy as np
 
 from mirage_desktop.processing.face.types import DetectedFace
+from mirage_desktop.sources.image_file import MAX_PHOTO_PIXELS, PhotoError, read_photo
 
 #: photos are detected at most this large; the detector works at 640 px anyway, and decoding a
 #: 48-megapixel photo for the embedder only costs memory
 MAX_DETECT_DIM = 1920
-#: an image decoded larger than this is refused before it exhausts memory
-MAX_PIXELS = 120_000_000
+#: an image larger than this is refused from its header, before decoding
+MAX_PIXELS = MAX_PHOTO_PIXELS
 #: faces narrower than this (in the photo) give an unreliable identity
 MIN_FACE_PX = 40
 
@@ -42,23 +43,20 @@ class SourceFace:
     notes: list[str] = field(default_factory=list)
 
 
+def read_face_photo(path: Path) -> tuple[np.ndarray, list[str]]:
+    """The reference photo, decoded safely (sources.image_file: regular files only, sizes checked
+    from the header before decoding, upright as its EXIF orientation says), and what was done to it.
+    Raises SourceFaceError with the reason."""
+    try:
+        photo = read_photo(path, what="The reference photo")
+    except PhotoError as exc:
+        raise SourceFaceError(str(exc)) from exc
+    return photo.image, list(photo.notes)
+
+
 def read_image(path: Path) -> np.ndarray:
     """Decode a photo from disk (any path, including non-ASCII ones); raises SourceFaceError."""
-    path = Path(path)
-    if not path.is_file():
-        problem = "is a folder, not a photo file" if path.is_dir() else "does not exist"
-        raise SourceFaceError(f"The reference photo '{path}' {problem}. Choose an existing JPEG or PNG file.")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise SourceFaceError(
-            f"'{path.name}' is not an image Mirage can read. Choose a JPEG or PNG photo of a face."
-        )
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise SourceFaceError(
-            f"'{path.name}' is too large ({image.shape[1]}×{image.shape[0]}). Use a smaller photo."
-        )
-    return image
+    return read_face_photo(path)[0]
 
 
 def _scaled(face: DetectedFace, factor: float) -> DetectedFace:
@@ -112,5 +110,7 @@ def source_face_from_image(
 
 def load_source_face(path: Path, detector: FaceFinder, embedder: Embedder) -> SourceFace:
     path = Path(path)
-    image = read_image(path)
-    return source_face_from_image(image, detector, embedder, name=f"'{path.name}'", path=path)
+    image, notes = read_face_photo(path)
+    face = source_face_from_image(image, detector, embedder, name=f"'{path.name}'", path=path)
+    face.notes[:0] = notes
+    return face
