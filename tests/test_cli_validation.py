@@ -18,6 +18,7 @@ import pytest
 
 from mirage_desktop.cli import build_parser, main, validate
 from mirage_desktop.processing.face.source_face import SourceFaceError, read_image
+from mirage_desktop.runtime.probe_model import identity_model_bytes
 from mirage_desktop.sinks.base import SinkError
 from mirage_desktop.sinks.virtual_camera import VirtualCameraSink, known_backends
 from mirage_desktop.testmodels import arcface, inswapper
@@ -340,7 +341,10 @@ def test_process_with_a_face_says_the_models_folder_is_a_file(models_dir_is_a_fi
 
 def test_models_list_shows_the_real_size_of_a_user_supplied_file(tmp_path, capsys):
     own = tmp_path / "inswapper_128.onnx"
-    own.write_bytes(b"\0" * 3000)
+    # a real ONNX model (models add checks the kind of file), padded to 3,000 bytes by a doc_string
+    model = identity_model_bytes()
+    pad = 3000 - len(model) - 3  # field 6: its tag, a 2-byte length, the text
+    own.write_bytes(model + bytes([0x32, 0x80 | pad & 0x7F, pad >> 7]) + b"x" * pad)
     assert main(["models", "add", str(own), "--allow-unverified"]) == 0
     capsys.readouterr()
     assert main(["models", "list"]) == 0

@@ -69,6 +69,7 @@ def looks_like(head: bytes, size: int | None = None) -> str:
 #: what a file plainly is, worth naming in a hash-mismatch message (random bytes are not)
 _NAMEABLE = ("empty", "an HTML page", "an XML or HTML document", "a JSON document", "a text file")
 _NAMEABLE += ("all zero bytes", "a gzip file")
+_TEXTUAL = ("an HTML page", "an XML or HTML document", "a JSON document", "a text file")
 
 
 def obvious_kind(path: Path) -> str | None:
@@ -87,12 +88,17 @@ def head_problem(head: bytes, kind: str | None, strict: bool = True) -> str | No
     if len(head) < 8:
         return None  # too little to judge; the whole-file check decides
     what = looks_like(head)
-    if what in ("an HTML page", "an XML or HTML document", "a JSON document", "a text file"):
+    textual = what in _TEXTUAL
+    if kind == "onnx":
+        # An ONNX model may open with kilobytes of readable doc_string: its first protobuf tag, not
+        # how the bytes read, tells. ('<', '{' and '[' are never valid first tags.)
+        if _valid_first_tag(head) or not (strict or textual):
+            return None
+        return f"it {'is' if textual else 'looks like'} {what}, not an ONNX model"
+    if textual:
         return f"it is {what}, not {KIND_NAMES.get(kind or '', 'a model file')}"
     if not strict:
         return None
-    if kind == "onnx" and not _valid_first_tag(head):
-        return f"it looks like {what}, not an ONNX model"
     if kind == "faiss" and not _FAISS_FOURCC.match(head):
         return f"it looks like {what}, not a faiss index"
     if kind in ("zip", "pytorch") and not (head.startswith(_ZIP_MAGIC) or _legacy_torch(head, kind)):
