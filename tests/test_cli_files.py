@@ -273,7 +273,7 @@ def _folder(tmp_path: Path) -> Path:
     [
         (lambda d: d / "nobody.jpg", "does not exist"),
         (_folder, "is a folder"),
-        (_not_an_image, "not an image"),
+        (_not_an_image, "is a text file, not a photo"),
         (_no_face, "face"),
     ],
     ids=["missing", "folder", "not an image", "no face"],
