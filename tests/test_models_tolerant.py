@@ -181,3 +181,16 @@ def test_the_windows_model_check_and_models_list_survive_damaged_records(tmp_pat
     args = parser.parse_args(["models", "list"])
     assert args.func(args) == 0
     assert "bad" in capsys.readouterr().out
+
+
+def test_a_copy_left_by_a_killed_models_add_is_removed_by_the_next_one(tmp_path, caplog):
+    store = store_for(tmp_path, model_dict("m", BIG, ["https://example.invalid/m.onnx"]))
+    store.models_dir.mkdir(parents=True)
+    stale = store.models_dir / ".m.onnx.adding-99999"
+    stale.write_bytes(BIG[:1000])
+    src = tmp_path / "m.onnx"
+    src.write_bytes(BIG)
+
+    assert store.add(src).read_bytes() == BIG
+    assert not stale.exists()
+    assert "a copy left by an interrupted `models add`" in caplog.text

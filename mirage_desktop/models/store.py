@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import zipfile
@@ -13,6 +12,7 @@ from stat import S_ISREG
 from mirage_desktop.config.paths import AppPaths, folder_problem
 from mirage_desktop.models import filekind
 from mirage_desktop.models.archive import extract_member
+from mirage_desktop.models.copying import copy_hashing, drop_stale_copies
 from mirage_desktop.models.download import (
     DownloadSettings,
     Expected,
@@ -24,7 +24,6 @@ from mirage_desktop.models.download import (
 )
 from mirage_desktop.models.errors import (
     MirrorAttempt,
-    ModelError,
     ModelInputError,
     ModelKindError,
     ModelMissingError,
@@ -226,9 +225,10 @@ class ModelStore:
             self._refuse_wrong_kind(src, entry)
         self._make_models_dir()
         with self._lock(entry.file):
+            drop_stale_copies(self.models_dir, entry.file)
             in_place = target.exists() and os.path.samefile(src, target)
             staging = target if in_place else self.models_dir / f".{entry.file}.adding-{os.getpid()}"
-            actual = self._hash_file(src) if in_place else _copy_hashing(src, staging)
+            actual = self._hash_file(src) if in_place else copy_hashing(src, staging)
             size = staging.stat().st_size
             matches = (entry.size is None or size == entry.size) and (
                 entry.sha256 is None or actual == entry.sha256
@@ -381,21 +381,3 @@ class ModelStore:
         if sha256 is not None:
             stat = target.stat()
             write_record(target, VerifiedRecord(size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=sha256))
-
-
-def _copy_hashing(src: Path, dest: Path, chunk_size: int = 1 << 20) -> str:
-    """Copy and hash in one pass (reading a 554 MB file twice is the slow part of `models add`)."""
-    digest = hashlib.sha256()
-    try:
-        with open(src, "rb") as fin, open(dest, "wb") as fout:
-            while chunk := fin.read(chunk_size):
-                fout.write(chunk)
-                digest.update(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-    except OSError as exc:
-        dest.unlink(missing_ok=True)
-        if exc.filename and Path(exc.filename) == src:
-            raise ModelError(f"Cannot read {src}: {exc.strerror or exc}.") from exc
-        raise storage_error(exc, dest, "copy the model to") from exc
-    return digest.hexdigest()
