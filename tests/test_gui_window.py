@@ -238,7 +238,7 @@ def test_bad_photos_are_explained_and_lose_nothing(qtbot, testdata, installed_mo
         not_image = tmp_path / "notes.jpg"
         not_image.write_text("not a photo")
         set_photo(qtbot, window, not_image)
-        assert "not an image" in window.source_panel.status.text()
+        assert "is a text file, not a photo" in window.source_panel.status.text()
         blank = tmp_path / "wall.png"
         import cv2
 
