@@ -198,9 +198,11 @@ def run_voice(args: argparse.Namespace, stop: threading.Event) -> int:
             started = time.monotonic()
             while not stop.wait(1.0):
                 metrics = engine.metrics()
-                lost = watch.check(metrics.status)
+                lost = watch.check(metrics.status, metrics.callbacks)
                 if lost:
                     print(f"voice: {lost}", file=sys.stderr, flush=True)
+                    if pulse is not None:
+                        pulse.forget()
                     code = 1
                     break
                 if args.stats:

@@ -247,35 +247,35 @@ def build_engine(
 
 @dataclass(slots=True)
 class ServerWatch:
-    """Notices that the sound server itself has gone (killed, crashed, restarted), not a stall.
+    """Notices that the sound server itself has gone (killed, crashed, hung), not a stall.
 
     The engine's watchdog reopens a stalled stream for ever, which is right for a microphone
     unplugged for a moment but not for a server that died: the virtual microphone went with it, and
-    `mirage-cli voice` ran on, silent, until it was killed. Only while the engine reports trouble is
-    the server asked (``pactl info``); two failed answers ``grace_s`` apart mean it is gone.
+    `mirage-cli voice` ran on, silent, until it was killed. A server that hangs (stopped, deadlocked)
+    even leaves the engine's status at "running", its watchdog stuck in the reopen. So the server is
+    asked (``pactl info``, a short timeout) whenever the engine reports trouble or its audio stopped
+    moving; failed answers for ``grace_s`` mean it is gone.
     """
 
     pulse: PulseVirtualMic | None
     grace_s: float = 1.0
     clock: Callable[[], float] = time.monotonic
     _since: float | None = None
+    _callbacks: int = -1
 
-    def check(self, status: str) -> str:
+    def check(self, status: str, callbacks: int) -> str:
         """ "" while all is well; the message for the user once the server is gone."""
-        if self.pulse is None or status.startswith("running"):
-            self._since = None
-            return ""
-        if self.pulse.reachable():
+        moving, self._callbacks = callbacks != self._callbacks, callbacks
+        if self.pulse is None or (moving and status.startswith("running")) or self.pulse.reachable():
             self._since = None
             return ""
         now = self.clock()
         if self._since is None:
             self._since = now
-            return ""
         if now - self._since < self.grace_s:
             return ""
         return (
-            "the sound server (PulseAudio / PipeWire) stopped, and the voice and "
+            "the sound server (PulseAudio / PipeWire) stopped or stopped answering, and the voice and "
             f"'{VIRTUAL_MICROPHONE_NAME}' ended with it. Start it again (`pulseaudio --start`, or "
             "`systemctl --user restart pipewire-pulse`) and start the voice again."
         )

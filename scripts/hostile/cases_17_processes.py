@@ -239,6 +239,26 @@ def _server_dies(fx: Fixtures) -> Outcome:
     return judge(name, SECTION, ran, ok, f"exit {seconds:.1f} s after the server died (was: never)")
 
 
+@case("PulseAudio hung (SIGSTOP) during voice", SECTION)
+def _server_hangs(fx: Fixtures) -> Outcome:
+    name = "PulseAudio hung (SIGSTOP) during voice"
+    env = Env(fx.root, "pulse-hangs")
+    with private_pulse() as server:
+        run = Running(env, *VOICE, extra_env=server.env)
+        up = wait_for(lambda: bool(mirage_modules(server)) or not run.alive(), 30)
+        time.sleep(1.0)
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        run.signalled_at = time.monotonic()
+        try:
+            ran = run.finish(30)
+        finally:
+            os.kill(server.pid, signal.SIGCONT)  # so that it can be stopped
+    seconds = ran.after_signal or 0.0
+    ok = up and ran.rc == 1 and "stopped answering" in ran.err and seconds < 15
+    return judge(name, SECTION, ran, ok, f"exit {seconds:.1f} s after the server hung (was: never)")
+
+
 def _leftover_case(name: str, slug: str, props: Callable[[int], str]) -> None:
     def fn(fx: Fixtures) -> Outcome:
         env = Env(fx.root, slug)
@@ -299,7 +319,6 @@ _closed_stdout_case("devices")
 _closed_stdout_case("models", "list")
 _closed_stdout_case("models", "list", "--json")
 _closed_stdout_case("doctor")
-_closed_stdout_case("--help")
 
 
 @case("run -o rec.mp4 | closed stdout: the recording is kept", SECTION)
@@ -400,10 +419,10 @@ def _kill_then_next(fx: Fixtures) -> Outcome:
 @case("another run's live partial is not swept", SECTION)
 def _live_partial_kept(fx: Fixtures) -> Outcome:
     name = "another run's live partial is not swept"
-    env = Env(fx.root, "live-partial")
+    env = Env(fx.root, "live-partial", fx.models_ok)
     src, _ = fx.clip_copy(env, source=LONG_CLIP)
     short, _ = fx.clip_copy(env, "short.mp4")
-    first = _process(env, src, env.work / "long-out.mp4")
+    first = _process(env, src, env.work / "long-out.mp4", "--face", str(FACE))  # slow: still writing
     try:
         wait_for(lambda: bool(partials(env.work)), 30)
         live = partials(env.work)
@@ -461,12 +480,32 @@ def _hup_file_voice(fx: Fixtures) -> Outcome:
     sf.write(wav, (0.1 * rng.standard_normal(48000 * 240)).astype(np.float32), 48000)
     out = env.work / "out.wav"
     run = Running(env, "voice", "--input-file", str(wav), "--output-file", str(out), "--converter", "pitch")
-    time.sleep(4.0)
+    wait_for(lambda: bool(partials(env.work)) or not run.alive(), 30)  # converting: past start-up
     if run.alive():
         run.signal(signal.SIGHUP)
     ran = run.finish(20)
-    ok = ran.rc not in (0, None) and not out.exists() and not partials(env.work)
+    said = "was not written" in ran.err
+    ok = ran.rc == 130 and said and not out.exists() and not partials(env.work)
     return judge(name, SECTION, ran, ok, took(ran), ["no output, no partial" if ok else "see note"])
+
+
+@case("two voice --input-file conversions to one output", SECTION)
+def _two_converters(fx: Fixtures) -> Outcome:
+    name = "two voice --input-file conversions to one output"
+    env = Env(fx.root, "two-converters")
+    wav = env.work / "long.wav"
+    sf.write(wav, (0.1 * np.random.default_rng(1).standard_normal(48000 * 240)).astype(np.float32), 48000)
+    out = env.work / "out.wav"
+    args = ("voice", "--input-file", str(wav), "--output-file", str(out), "--converter", "pitch")
+    first = Running(env, *args)
+    try:
+        wait_for(lambda: bool(partials(env.work)) or not first.alive(), 30)
+        ran = run_cli(env, *args, timeout=60)
+    finally:
+        first.signal(signal.SIGINT)
+        first.finish(30)
+    named = f"process {first.proc.pid}" in ran.err
+    return judge(name, SECTION, ran, ran.rc == 2 and named, "refused, naming the other PID" if named else "")
 
 
 @case("SIGTERM during models download", SECTION)
@@ -496,3 +535,20 @@ def _voice_metrics(fx: Fixtures) -> Outcome:
         )
         lost = [mic_check(server)]
     return judge(name, SECTION, ran, ran.rc == 2 and "/no/such/dir" in ran.err, lost=lost)
+
+
+@case("process --metrics-json - | closed stdout: the output is kept", SECTION)
+def _process_closed(fx: Fixtures) -> Outcome:
+    name = "process --metrics-json - | closed stdout: the output is kept"
+    env = Env(fx.root, "process-pipe")
+    src, _ = fx.clip_copy(env)
+    out = env.work / "out.mp4"
+    pipe = closed_pipe()
+    try:
+        run = Running(env, "process", "-i", str(src), "-o", str(out), "--metrics-json", "-", stdout=pipe)
+    finally:
+        os.close(pipe)
+    ran = run.finish(90)
+    frames = frames_in(out)
+    lost = [f"output kept ({frames} frames)" if frames else "OUTPUT LOST"]
+    return judge(name, SECTION, ran, ran.rc == 141 and frames > 0 and not partials(env.work), lost=lost)

@@ -28,7 +28,9 @@ SOURCE_NAME = "mirage_mic"
 OWNER_KEY = "mirage.owner_pid"
 OWNER_START_KEY = "mirage.owner_start"
 
-Runner = Callable[[Sequence[str]], subprocess.CompletedProcess]
+Runner = Callable[..., subprocess.CompletedProcess]
+#: how long "is the server there?" may take: a hung server must not hold up a stop for long
+PROBE_TIMEOUT_S = 2.0
 
 
 def run_pactl(args: Sequence[str], timeout: float = 5.0) -> subprocess.CompletedProcess:
@@ -40,7 +42,9 @@ def run_pactl(args: Sequence[str], timeout: float = 5.0) -> subprocess.Completed
             "pulseaudio-utils`; with PipeWire also `pipewire-pulse`)."
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise VoiceError("PulseAudio did not answer within 5 s; restart it (`pulseaudio -k`).") from exc
+        raise VoiceError(
+            f"PulseAudio did not answer within {timeout:g} s; restart it (`pulseaudio -k`)."
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +100,8 @@ class PulseVirtualMic:
         self.loaded: list[int] = []
 
     # --- pactl helpers -----------------------------------------------------------------------------
-    def _run(self, *args: str) -> str:
-        result = self._pactl(list(args))
+    def _run(self, *args: str, timeout: float = 5.0) -> str:
+        result = self._pactl(list(args), timeout=timeout)
         if result.returncode != 0:
             err = (result.stderr or result.stdout).strip()
             if "Connection refused" in err or "Connection failure" in err or "No such file" in err:
@@ -259,13 +263,18 @@ class PulseVirtualMic:
         if errors:
             raise VoiceError("could not remove every virtual microphone module: " + "; ".join(errors))
 
+    def forget(self) -> None:
+        """The server is gone (or hung): there is nothing to unload, and asking would only wait.
+        Should a hung server come back, the next start removes the modules (their owner is dead)."""
+        self.loaded = []
+
     def own_sources(self) -> set[str]:
         """Sources that carry Mirage's own output: recording one would feed the voice back into itself."""
         return {self.source_name, f"{self.sink_name}.monitor"}
 
     def reachable(self) -> bool:
         try:
-            self.server_info()
+            self._run("info", timeout=PROBE_TIMEOUT_S)
         except VoiceError:
             return False
         return True
