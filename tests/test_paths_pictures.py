@@ -430,3 +430,11 @@ def test_header_parser_rejects_garbage_without_raising_anything_else():
             data = magic + rng.integers(0, 256, size, dtype=np.uint8).tobytes()
             with contextlib.suppress(NotAnImage):  # anything else escaping fails the test
                 read_header(data)
+
+
+def test_mirage_folders_from_the_environment_are_used_exactly(tmp_path):
+    from mirage_desktop.config.paths import AppPaths
+
+    paths = AppPaths.from_env({"MIRAGE_MODELS_DIR": f"{tmp_path}/models ", "MIRAGE_DATA_DIR": "  "})
+    assert paths.models_dir == Path(f"{tmp_path}/models ")  # stripped, it named another folder
+    assert paths.data_dir != Path("  ")  # blank: unset, the default

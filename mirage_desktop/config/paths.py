@@ -34,8 +34,8 @@ class AppPaths:
         env = os.environ if environ is None else environ
 
         def pick(var: str, default: str) -> Path:
-            value = env.get(var, "").strip()
-            return Path(value).expanduser() if value else Path(default)
+            value = env.get(var, "")  # exactly: a folder named with a trailing space is that folder
+            return Path(value).expanduser() if value.strip() else Path(default)
 
         data_dir = pick("MIRAGE_DATA_DIR", platformdirs.user_data_dir(APP_NAME, _APP_AUTHOR))
         return cls(
