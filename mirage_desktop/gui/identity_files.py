@@ -22,8 +22,8 @@ from mirage_desktop import safe_read
 
 EMBEDDING_DIM = 512
 MAX_NAME = 60
-#: {"name": ..., "created": ...}: a few hundred bytes
-META_LIMIT = 64 * 1024
+#: {"name": ..., "created": ...} is a few hundred bytes; room for keys a later version may add
+META_LIMIT = 1024 * 1024
 #: 512 float64 values and the .npy header
 EMBEDDING_LIMIT = 64 * 1024
 #: a 128-px PNG is ~30 kB; what is read for a thumbnail at most, and its largest side
@@ -63,11 +63,16 @@ def _read(path: Path, limit: int) -> bytes:
     """The file's bytes; DamagedIdentity when it is missing, special or too big; other OSErrors
     (permissions, I/O) pass through: the folder is then skipped, not moved."""
     try:
-        return safe_read.read_bytes(path, limit, what=path.name)
+        return safe_read.read_bytes(path, limit, what="")
     except FileNotFoundError as exc:
         raise DamagedIdentity(f"{path.name} is missing") from exc
     except safe_read.UnreadableFile as exc:
-        raise DamagedIdentity(str(exc).replace(str(path), path.name)) from exc
+        raise DamagedIdentity(_short(exc, path)) from exc
+
+
+def _short(exc: OSError, path: Path) -> str:
+    """safe_read's sentence with the file's own name instead of its whole path."""
+    return str(exc).strip().replace(str(path), path.name)
 
 
 def read_meta_object(folder: Path) -> dict:
@@ -130,11 +135,11 @@ def read_embedding(folder: Path) -> np.ndarray:
 def thumbnail_problem(path: Path) -> str | None:
     """None when ``path`` is a small PNG that decodes, else why not (the identity still loads)."""
     try:
-        data = safe_read.read_bytes(path, THUMB_LIMIT, what=path.name)
+        data = safe_read.read_bytes(path, THUMB_LIMIT, what="")
     except FileNotFoundError:
         return f"{path.name} is missing"
     except OSError as exc:
-        return str(exc).replace(str(path), path.name)
+        return _short(exc, path)
     return png_problem(data, path.name)
 
 

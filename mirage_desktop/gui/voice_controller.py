@@ -132,6 +132,7 @@ class VoiceController(QObject):
                 session.close()
             except Exception as exc:  # closing at exit: say so, never raise out of closeEvent
                 log.warning("closing voice: %s", exc)
+        log.info("voice shut down")
 
     def _close_session(self) -> None:
         self._timer.stop()
@@ -196,6 +197,7 @@ class VoiceController(QObject):
         self._running = wanted
         self._timer.start()
         note = _frontend_note(session)  # e.g. noise suppression asked for but not installed
+        log.info("voice live on %s (%s)", session.target, wanted.converter if wanted else "?")
         self._set_state(LIVE, f"Live on {session.target}" + (f" — {note}" if note else ""))
 
     def _failed(self, generation: int, exc: BaseException) -> None:
