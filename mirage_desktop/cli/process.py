@@ -25,7 +25,7 @@ from mirage_desktop.cli.progress import Progress
 from mirage_desktop.cli.signals import StopOnSignals
 from mirage_desktop.engine.builder import PipelineRequest, build_pipeline
 from mirage_desktop.engine.pipeline import Pipeline
-from mirage_desktop.media.audio import AudioTrack, audio_for
+from mirage_desktop.media.audio import AudioTrack, NoSuchAudioStream, audio_for
 from mirage_desktop.sinks.base import SinkError
 from mirage_desktop.sinks.recorder import RecorderSink
 from mirage_desktop.sources.base import SourceError
@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--formant", type=validate.finite_float(0.5, 2.0), default=1.0, help="--voice pitch: formant factor"
+    )
+    p.add_argument(
+        "--audio-stream",
+        type=validate.positive_int(64),
+        metavar="N",
+        help="which of the input's audio streams to keep, counted from 1 (default: the one marked "
+        "default, else the first)",
     )
     p.add_argument("--metrics-json", help="write the final metrics as JSON to this file ('-' for stdout)")
     add_face_quality_args(p)
@@ -100,7 +107,9 @@ def _sound(args: argparse.Namespace, suffix: str) -> AudioTrack | None:
             raise ValueError(str(exc)) from exc
         hook = ConverterHook(converter)
     try:
-        return audio_for(args.input, suffix, hook=hook)
+        return audio_for(args.input, suffix, hook=hook, stream=args.audio_stream)
+    except NoSuchAudioStream:
+        raise  # the user's choice: refused (exit 2), not worked around
     except (OSError, ValueError) as exc:  # PyAV's errors are OSError/ValueError subclasses
         err(f"[sound] the input's sound cannot be read ({exc}); writing the video without it")
         return None
@@ -130,6 +139,8 @@ def process_command(args: argparse.Namespace) -> int:
     try:
         try:
             recorder.audio = _sound(args, recorder.destination.suffix)
+            if recorder.audio is not None and recorder.audio.note:
+                err(f"[sound] {recorder.audio.note}")
         except ValueError as exc:
             err(f"{exc}\nNothing was written.")
             return 2

@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input-file",
         metavar="IN",
-        help="convert this recording instead of the microphone (any format soundfile reads)",
+        help="convert this recording instead of the microphone (any format soundfile reads; read in "
+        "chunks, so any length)",
     )
     p.add_argument(
         "--output-file",
@@ -51,6 +52,8 @@ def run_file_conversion(
         print(f"voice: interrupted; {args.output_file} was not written", file=sys.stderr, flush=True)
         return 130
     speed = result.wall_s / result.seconds if result.seconds else 0.0
+    if result.mixed:
+        print(f"voice: {args.input_file}: {result.mixed}", file=sys.stderr, flush=True)
     print(
         f"Converted {args.input_file} -> {args.output_file} ({voice.converter}, {result.seconds:.2f} s "
         f"at {result.sample_rate} Hz, {result.wall_s:.2f} s = {speed:.2f}x real time)",

@@ -245,6 +245,10 @@ class RecorderSink(FrameSink):
                 raise SinkError(self.failure)
 
     def close(self) -> None:
+        if not self.commit_on_close and self.audio is not None and not self.audio.live:
+            # a file's sound: the owner decides after the run (commit/discard release the file
+            # then) and may still set ``audio_to_end``, so a track longer than the picture is whole
+            return
         self._release()
         if self.commit_on_close and self._partial is not None:
             try:
