@@ -78,6 +78,10 @@ class _Reader:
     def __init__(self, path: Path) -> None:
         try:
             self.container = av.open(str(path), metadata_errors="ignore")
+        except PermissionError as exc:  # not "damaged": the file is fine, this user may not read it
+            raise SourceError(
+                f"Mirage may not read the video file {shown(path)}: permission denied."
+            ) from exc
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise _unreadable(path) from exc
         if not self.container.streams.video:
