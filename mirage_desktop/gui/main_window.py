@@ -7,7 +7,6 @@ It only wires parts together and paints; every heavy step runs in the controller
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +38,11 @@ from mirage_desktop.gui.on_air import CallState, on_air
 from mirage_desktop.gui.photo_faces import PhotoAnalysis
 from mirage_desktop.gui.preview_widget import PreviewWidget
 from mirage_desktop.gui.problems_panel import ProblemsPanel
+from mirage_desktop.gui.restore import restore_session
 from mirage_desktop.gui.source_face_panel import SourceFacePanel
 from mirage_desktop.gui.stats_panel import StatsPanel, describe_stages
 from mirage_desktop.gui.theme import ThemeManager
-from mirage_desktop.gui.voice_controller import LIVE, OFF, VoiceController
+from mirage_desktop.gui.voice_controller import LIVE, VoiceController
 from mirage_desktop.gui.voice_controls import VoiceControls
 from mirage_desktop.gui.workers import TaskRunner
 from mirage_desktop.models import ModelStore
@@ -52,14 +52,9 @@ from mirage_desktop.system.virtual_camera_status import VirtualCameraStatus, vir
 from mirage_desktop.voice.devices import AudioReport, describe_audio
 from mirage_desktop.voice.virtual_mic import remove_crashed_leftovers
 
-log = logging.getLogger(__name__)
-
 START_SHORTCUT = "Ctrl+Space"
 SWAP_SHORTCUT = "Ctrl+F"
 SIDE_WIDTH = 420
-#: problems-strip areas for what the gallery and the voice list held that could not be used
-GALLERY_AREA = "gallery-load"
-VOICE_LIBRARY_AREA = "voice-library"
 #: the size a new window asks for; it shrinks to fit the screen (1366×768 and 1280×720 laptops)
 DEFAULT_SIZE = (1280, 760)
 
@@ -232,48 +227,15 @@ class MainWindow(QMainWindow):
         self.devices.video_changed.connect(self.controller.restart)
         self.devices.microphone_changed.connect(self._microphone_changed)
 
-        # -- what the files held that could not be used: named here, everything else loaded
-        self.gallery.load_problems_changed.connect(lambda text: self.problems.set_problem(GALLERY_AREA, text))
-        self.problems.set_problem(GALLERY_AREA, self.gallery.load_problems_text())
-        self.problems.set_problem(VOICE_LIBRARY_AREA, "\n".join(self.voice_controls.library.problems))
-
         self._closed = False
-        active = self.settings.gui.active_identity
-        if active and not self.gallery.select(active):
-            # nothing is worn, so nothing is shown as worn; said once (the setting is cleared)
-            self.settings.gui.active_identity = ""
-            self.problems.set_problem(
-                "identity",
-                f"The face worn last time ('{active}') could not be restored: it is not in the gallery "
-                "any more. Choose a face to wear.",
-            )
         self._show_on_air()
         fit_to_screen(self)
-        # the voice saved as on starts again, after a crash's leftover microphone is gone (it would
-        # otherwise be the one the new voice finds)
-        self.runner.submit(
-            parts.clean_leftovers,
-            on_done=lambda _: self._restore_voice(),
-            on_failed=lambda _: self._restore_voice(),
-        )
-        log.info(
-            "window restored: voice %s (%s), face swap %s, source %s, identity %s; "
-            "gallery %d faces, %d problems",
-            "on" if self.settings.voice.enabled else "off",
-            self.settings.voice.converter,
-            "on" if self.settings.face.swap_enabled else "off",
-            self.settings.video.source,
-            self.settings.gui.active_identity or "none",
-            self.gallery.list.count(),
-            len(self.gallery.load_problems),
-        )
+        restore_session(self, parts.clean_leftovers)
 
-    def _restore_voice(self) -> None:
-        """Start the voice the Voice tab shows as on (it was on when the window last closed)."""
-        if self._closed or not self.settings.voice.enabled or self.voice.state != OFF:
-            return
-        log.info("starting the saved voice (%s)", self.settings.voice.converter)
-        self.voice.apply()
+    @property
+    def closed(self) -> bool:
+        """Closed for good (not hidden to the tray): nothing may start any more."""
+        return self._closed
 
     def _build_menu(self) -> None:
         bar = self.menuBar()
