@@ -34,6 +34,7 @@ Needs the dev extras plus insightface (installed with --no-deps; see the report)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -50,6 +51,7 @@ from mirage_desktop.frame import Frame
 from mirage_desktop.processing.face.detector import ScrfdDetector
 from mirage_desktop.processing.face.embedder import ArcFaceEmbedder
 from mirage_desktop.processing.face.face_swap import FaceSwapParts, FaceSwapProcessor
+from mirage_desktop.processing.face.look import FaceLook
 from mirage_desktop.processing.face.paste import FacePaster
 from mirage_desktop.processing.face.source_face import load_source_face
 from mirage_desktop.processing.face.swapper import FaceSwapper, load_emap
@@ -83,6 +85,7 @@ class PathResult:
     frame_ms: list[float] = field(default_factory=list)
     faces: int = 0
     psnr: float = float("nan")
+    detections: int = 0
 
     def add(self, stage: str, ms: float) -> None:
         self.stages.setdefault(stage, []).append(ms)
@@ -90,6 +93,12 @@ class PathResult:
     def mean(self, stage: str) -> float:
         values = self.stages.get(stage, [])
         return statistics.fmean(values) if values else 0.0
+
+    def median(self, stage: str) -> float:
+        """Per-face stage figures are medians: on a shared machine one stalled frame moves a mean of
+        20 sub-millisecond values more than any change to the code does."""
+        values = self.stages.get(stage, [])
+        return statistics.median(values) if values else 0.0
 
     @property
     def total(self) -> float:
@@ -99,6 +108,13 @@ class PathResult:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def face_work(r: PathResult) -> float:
+    """ms per frame of everything but face detection (the reference's own detect figure, Mirage's
+    detect/track stage)."""
+    detect = r.mean("detect") if "detect" in r.stages else r.mean("face.detect_track")
+    return r.total - detect
 
 
 def build_models(root: Path, testdata: Path) -> dict[str, Path]:
@@ -135,36 +151,66 @@ def load_frames(testdata: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def mirage_path(models: dict[str, Path], swap_path: Path, source: np.ndarray, threads: int):
+#: figure 1's Mirage rows: the look each runs, and a swap every N frames (N > 1: the frames between
+#: show the latest swap re-aligned, as live temporal reuse does)
+MIRAGE_ROWS = {
+    # what a user gets: ellipse, colour transfer, replace paste (the ratio and paste figures)
+    "mirage": (FaceLook(), 1),
+    "mirage, colour off": (FaceLook(color_transfer=False), 1),
+    # the live path on a CPU: a swap every 5th frame, the latest swap shown between
+    "mirage, reuse 1/5": (FaceLook(), 5),
+    # the round trip against insightface's paste: "detail" without colour gives an unchanged face
+    # back bit-exact, like the reference's identity case (the PSNR column)
+    "mirage, round trip": (FaceLook(paste_mode="detail", color_transfer=False), 1),
+}
+
+
+def mirage_path(
+    models: dict[str, Path],
+    swap_path: Path,
+    source: np.ndarray,
+    threads: int,
+    look: FaceLook | None = None,
+    swap_every: int = 1,
+):
     factory = SessionFactory(ProviderConfig(requested="cpu"), intra_op_threads=threads)
     det_model = factory.create(models["det"])
     tracker = FaceTracker(ScrfdDetector(det_model.session), detect_interval=5, max_faces=1, proc_max_dim=640)
     swapper = FaceSwapper(factory.create(swap_path), load_emap(swap_path))
     parts = FaceSwapParts(tracker, swapper, FacePaster(), providers=CPU)
-    # the round trip against insightface's paste: "detail" without colour gives an unchanged face
-    # back bit-exact, like the reference's identity case
-    from mirage_desktop.processing.face.look import FaceLook
-
-    look = FaceLook(paste_mode="detail", color_transfer=False)
-    return FaceSwapProcessor(parts, source_embedding=source, max_faces=1, look=look)
+    proc = FaceSwapProcessor(parts, source_embedding=source, max_faces=1, look=look or FaceLook())
+    proc.set_swap_interval(swap_every)
+    return proc
 
 
 def run_mirage(proc: FaceSwapProcessor, frames: list[np.ndarray]) -> PathResult:
-    result = PathResult()
+    return run_mirages({"mirage": proc}, frames)["mirage"]
+
+
+def run_mirages(procs: dict[str, FaceSwapProcessor], frames: list[np.ndarray]) -> dict[str, PathResult]:
+    """Each processor on the same frames, frame by frame in turn: on a shared machine another
+    program's load then falls on every row alike, and the rows compare within the run."""
+    results = {name: PathResult() for name in procs}
     for i, image in enumerate(frames):
-        frame = Frame(image=image.copy(), index=i, captured_at=time.perf_counter())
-        t0 = time.perf_counter()
-        frame = proc.process(frame)
-        result.frame_ms.append((time.perf_counter() - t0) * 1000)
-        faces = proc.counters()["swap_faces_last"]
-        result.faces += faces
-        for stage in ("face.detect_track", "face.swap", "face.paste"):
-            result.add(stage, frame.stage_ms.get(stage, 0.0))
-        if faces:
-            result.add("paste_per_face", frame.stage_ms.get("face.paste", 0.0) / faces)
-        if i == 0:
-            result.psnr = psnr(frame.image, image)
-    return result
+        for name, proc in procs.items():
+            result = results[name]
+            frame = Frame(image=image.copy(), index=i, captured_at=time.perf_counter())
+            t0 = time.perf_counter()
+            frame = proc.process(frame)
+            result.frame_ms.append((time.perf_counter() - t0) * 1000)
+            faces = proc.counters()["swap_faces_last"]
+            result.faces += faces
+            for stage in ("face.detect_track", "face.swap", "face.mask", "face.paste"):
+                result.add(stage, frame.stage_ms.get(stage, 0.0))
+            if faces:
+                result.add("paste_per_face", frame.stage_ms.get("face.paste", 0.0) / faces)
+                # masks + colour: the per-face work the look adds between the swap and the paste
+                result.add("mask_per_face", frame.stage_ms.get("face.mask", 0.0) / faces)
+            if i == 0:
+                result.psnr = psnr(frame.image, image)
+    for name, proc in procs.items():
+        results[name].detections = int(proc.counters().get("detections_run", 0))
+    return results
 
 
 class Reference:
@@ -501,6 +547,98 @@ def seam_figures(args: argparse.Namespace, models: dict[str, Path]) -> dict[str,
     }
 
 
+def colour_reuse_figures(args: argparse.Namespace) -> dict[str, float]:
+    """Per-swap colour match (what frames showing an earlier swap use) against a per-frame match.
+
+    On --colour-frames frames of each test video, dlib's landmarks per frame (the head moves), the
+    oracle swap tinted (so the colour match has work to do), a swap every 5th frame and the latest
+    swap shown between, default look (live mouth on): once with the swap's own colour match, once
+    matched again on every frame. Face-region PSNR between the two outputs on the frames between
+    swaps, and the seam ΔE of each.
+    """
+    from mirage_desktop.processing.face.job import SwapFinish
+    from mirage_desktop.processing.face.reuse import SwapCache
+    from mirage_desktop.testmodels.face_quality import (
+        DlibFaces,
+        GivenFaces,
+        OracleSwapper,
+        RecordingRenderer,
+        TintSwapper,
+        detected_face,
+        job_seam,
+    )
+
+    class PerFrame(SwapCache):
+        """Hands out each swap with an empty colour match: it is made again on every frame."""
+
+        def find(self, *a, **k):
+            found = super().find(*a, **k)
+            return None if found is None else replace(found, finish=SwapFinish())
+
+    if args.colour_frames <= 0:
+        return {}
+    try:
+        dlib_faces = DlibFaces()
+    except (RuntimeError, ImportError) as exc:
+        print(f"colour reuse figures skipped: {exc}", file=sys.stderr)
+        return {}
+    photo = cv2.imread(str(args.testdata / "faces" / "obama.jpg"))
+    (src,) = dlib_faces.faces(photo)[:1]
+    swapper = TintSwapper(OracleSwapper(photo, dlib_faces.kps5(src), 128), (30.0, -10.0, -25.0))
+    out: dict[str, float] = {}
+    for video in ("talking_head_d0.mp4", "talking_head_long_d9.mp4", "hamilton_clip.mp4"):
+        stages = {}
+        for name, cache in (("swap", SwapCache()), ("frame", PerFrame())):
+            tracker = GivenFaces()
+            proc = FaceSwapProcessor(
+                FaceSwapParts(tracker, swapper, providers=CPU), source_embedding=np.ones(512, np.float32)
+            )
+            proc.set_swap_interval(5)
+            proc._cache = cache
+            proc._renderer = RecordingRenderer()
+            stages[name] = (proc, tracker)
+        psnrs, seams, colour_ms = [], {"swap": [], "frame": []}, {"swap": [], "frame": []}
+        cap = cv2.VideoCapture(str(args.testdata / "video" / video))
+        index = 0
+        while index < args.colour_frames:
+            ok, image = cap.read()
+            if not ok:
+                break
+            found = dlib_faces.faces(image, upsample=0 if image.shape[0] >= 720 else 1)
+            if not found:
+                continue
+            face = detected_face(dlib_faces.kps5(found[0]), dlib_faces.box(found[0]), track_id=0)
+            shown = {}
+            for name, (proc, tracker) in stages.items():
+                tracker.faces = [face]
+                proc._renderer.jobs.clear()
+                done = proc.process(Frame(image=image.copy(), index=index, captured_at=float(index)))
+                jobs = list(proc._renderer.jobs)
+                shown[name] = (done.image, jobs)
+                if index % 5 and jobs:
+                    seams[name].append(job_seam(done.image, image, jobs[0]))
+                    colour_ms[name].append(jobs[0].ms.get("colour", 0.0))
+            (a, jobs_a), (b, _) = shown["swap"], shown["frame"]
+            if index % 5 and jobs_a:
+                box = stages["swap"][0]._renderer.paster(jobs_a[0].size).roi(jobs_a[0].matrix, image.shape)
+                if box is not None:
+                    x0, y0, x1, y1 = box
+                    psnrs.append(psnr(a[y0:y1, x0:x1], b[y0:y1, x0:x1]))
+            index += 1
+        cap.release()
+        if psnrs:
+            stem = video.removesuffix(".mp4")
+            finite = [p for p in psnrs if np.isfinite(p)] or [float("inf")]
+            out[f"{stem}_psnr_min_db"] = float(min(finite))
+            out[f"{stem}_psnr_median_db"] = float(statistics.median(psnrs))
+            out[f"{stem}_frames"] = float(len(psnrs))
+            out[f"{stem}_seam_de_per_swap"] = float(np.nanmean(seams["swap"]))
+            out[f"{stem}_seam_de_per_frame"] = float(np.nanmean(seams["frame"]))
+            out[f"{stem}_colour_ms_per_swap"] = float(statistics.median(colour_ms["swap"]))
+            out[f"{stem}_colour_ms_per_frame"] = float(statistics.median(colour_ms["frame"]))
+    return out
+
+
 def flops_table(models: dict[str, Path], swap_gmacs: float) -> list[tuple[str, str]]:
     det_gflops = conv_flops(models["det"], 640, 640) / 1e9
     rows = [("det_10g stand-in (engineer A's build_scrfd_flops), 640²", f"{det_gflops:.2f} GFLOPs (2×MACs)")]
@@ -533,6 +671,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"timed frames for rows with a ≥{HEAVY_GMACS:.0f} GMAC model",
     )
     parser.add_argument("--seam-frames", type=int, default=6, help="frames per video for the seam ΔE")
+    parser.add_argument(
+        "--colour-frames",
+        type=int,
+        default=30,
+        help="frames per video for per-swap vs per-frame colour (0 = skip; with figure 1)",
+    )
     parser.add_argument("--stages-only", action="store_true", help="only the face-stage rows and seam ΔE")
     parser.add_argument("--no-stages", action="store_true", help="skip the face-stage rows and seam ΔE")
     parser.add_argument("--json", action="store_true")
@@ -540,9 +684,17 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     ort.set_default_logger_severity(3)
     log = sys.stderr if args.json else sys.stdout
+    # insightface prints as it loads models: with --json, stdout carries the JSON alone
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        figures = measure(args, log)
+    return report(args, *figures)
+
+
+def measure(args: argparse.Namespace, log):
 
     fig1: dict[str, dict[str, PathResult]] = {}
     e2e: dict[str, PathResult] = {}
+    colour: dict[str, float] = {}
     rows: list[StageRow] = []
     seams: dict[str, float] = {}
     stage_costs: dict[str, tuple[float, float]] = {}
@@ -562,11 +714,14 @@ def main(argv: list[str] | None = None) -> int:
                 frames = [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in base]
                 proc = mirage_path(models, models["swap_identity"], source, args.threads)
                 run_mirage(proc, frames[:2])  # warm-up
-                mirage = run_mirage(
-                    mirage_path(models, models["swap_identity"], source, args.threads), frames[: args.frames]
-                )
-                ref = reference.run(frames[: args.ref_frames], source)
-                fig1[f"{w}x{h}"] = {"mirage": mirage, "reference": ref}
+                procs = {
+                    name: mirage_path(models, models["swap_identity"], source, args.threads, look, every)
+                    for name, (look, every) in MIRAGE_ROWS.items()
+                }
+                paths = run_mirages(procs, frames[: args.frames])
+                paths["reference"] = reference.run(frames[: args.ref_frames], source)
+                fig1[f"{w}x{h}"] = paths
+            colour = colour_reuse_figures(args)
             if args.e2e_frames > 0:
                 cost_path, _ = inswapper.build_cost(
                     root / "swappers" / "inswapper_cost.onnx", gmacs=args.swap_gmacs
@@ -584,23 +739,47 @@ def main(argv: list[str] | None = None) -> int:
             rows = stage_rows(args, models, stage_models, source)
             seams = seam_figures(args, models)
         flops = flops_table(models, args.swap_gmacs)
+    return fig1, e2e, rows, seams, stage_costs, flops, colour
 
+
+def report(args: argparse.Namespace, fig1, e2e, rows, seams, stage_costs, flops, colour) -> int:
     summary: dict[str, object] = {}
+    if colour:
+        summary["colour_per_swap_vs_per_frame"] = colour
     if fig1:
         m720, r720 = fig1["1280x720"]["mirage"], fig1["1280x720"]["reference"]
         summary |= {
+            # the default look (colour on, ellipse, replace paste), every frame swapped
             "nonmodel_ratio_720p": r720.total / m720.total,
-            "paste_ms_720p": m720.mean("paste_per_face"),
+            "paste_ms_720p": m720.median("paste_per_face"),
+            "mask_colour_ms_720p": m720.median("mask_per_face"),
+            "paste_ms_720p_mean": m720.mean("paste_per_face"),
+            "mask_colour_ms_720p_mean": m720.mean("mask_per_face"),
             "reference_paste_ms_720p": r720.mean("paste_per_face"),
+            # the same without detection (which is most of both paths and varies with the clip)
+            "face_work_ratio_720p": face_work(r720) / face_work(m720),
+            "detections_720p": m720.detections,
+            "frames_720p": len(m720.frame_ms),
+            **{
+                f"{key}_720p_{suffix}": value
+                for name, suffix in (("mirage, colour off", "colour_off"), ("mirage, reuse 1/5", "reuse"))
+                for key, value in (
+                    ("nonmodel_ratio", r720.total / fig1["1280x720"][name].total),
+                    ("paste_ms", fig1["1280x720"][name].median("paste_per_face")),
+                    ("mask_colour_ms", fig1["1280x720"][name].median("mask_per_face")),
+                )
+            },
             "figure1": {
                 res: {
                     path: {
                         "frame_ms": r.total,
                         "fps": 1000.0 / r.total,
                         "stages_ms": {k: statistics.fmean(v) for k, v in r.stages.items()},
+                        "stages_median_ms": {k: statistics.median(v) for k, v in r.stages.items()},
                         "frames": len(r.frame_ms),
                         "faces_swapped": r.faces,
                         "psnr_identity_db": r.psnr,
+                        "detections": r.detections,
                     }
                     for path, r in paths.items()
                 }
@@ -648,28 +827,52 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name + ' cost stand-in':<58} {stated:.1f} GMACs stated, {got:.1f} in the stand-in's convs")
     if fig1:
         m720, r720 = fig1["1280x720"]["mirage"], fig1["1280x720"]["reference"]
-        print("\nFigure 1: everything except the swapper's inference (identity swapper), ms per frame")
         print(
-            f"{'res':<10}{'path':<10}{'detect/track':>13}{'analysis':>10}{'swap':>8}{'paste/face':>11}"
-            f"{'frame':>9}{'fps':>8}{'PSNR':>7}  ratio"
+            "\nFigure 1: everything except the swapper's inference (identity swapper), ms per frame "
+            "(mask+col and paste/face: medians per face; det: detections run)"
+        )
+        print(
+            f"{'res':<10}{'path':<20}{'detect/track':>13}{'det':>5}{'analysis':>10}{'swap':>8}{'mask+col':>9}"
+            f"{'paste/face':>11}{'frame':>9}{'fps':>8}{'PSNR':>7}  ratio (without detection)"
         )
         for res, paths in fig1.items():
-            m, r = paths["mirage"], paths["reference"]
-            print(
-                f"{res:<10}{'mirage':<10}{m.mean('face.detect_track'):>13.2f}{0.0:>10.2f}{m.mean('face.swap'):>8.2f}"
-                f"{m.mean('paste_per_face'):>11.3f}{m.total:>9.2f}{1000 / m.total:>8.1f}{m.psnr:>7.1f}  "
-                f"{r.total / m.total:.1f}× cheaper"
-            )
+            r = paths["reference"]
+            for name in MIRAGE_ROWS:
+                m = paths[name]
+                print(
+                    f"{res if name == 'mirage' else '':<10}{name:<20}{m.mean('face.detect_track'):>13.2f}"
+                    f"{m.detections:>5}{0.0:>10.2f}{m.mean('face.swap'):>8.2f}{m.median('mask_per_face'):>9.3f}"
+                    f"{m.median('paste_per_face'):>11.3f}{m.total:>9.2f}{1000 / m.total:>8.1f}"
+                    f"{m.psnr:>7.1f}  "
+                    f"{r.total / m.total:.1f}× cheaper ({face_work(r) / face_work(m):.1f}×)"
+                )
             swap_only = r.mean("swap+paste") - r.mean("paste_per_face")
             print(
-                f"{'':<10}{'reference':<10}{r.mean('detect'):>13.2f}{r.mean('per_face_models'):>10.2f}{swap_only:>8.2f}"
+                f"{'':<10}{'reference':<20}{r.mean('detect'):>13.2f}{len(r.frame_ms):>5}"
+                f"{r.mean('per_face_models'):>10.2f}{swap_only:>8.2f}{0.0:>9.3f}"
                 f"{r.mean('paste_per_face'):>11.3f}{r.total:>9.2f}{1000 / r.total:>8.1f}{r.psnr:>7.1f}"
             )
-        print(f"\nnonmodel_ratio_720p = {summary['nonmodel_ratio_720p']:.1f}  (target ≥ 10)")
         print(
-            f"paste_ms_720p = {summary['paste_ms_720p']:.3f} ms per face (target ≤ 0.74; reference "
-            f"{summary['reference_paste_ms_720p']:.2f} ms)"
+            f"\nnonmodel_ratio_720p = {summary['nonmodel_ratio_720p']:.1f}  (target ≥ 15; default look, "
+            f"colour on; {m720.detections} detections in {len(m720.frame_ms)} frames), without "
+            f"detection {summary['face_work_ratio_720p']:.1f}×"
         )
+        print(
+            f"paste_ms_720p = {summary['paste_ms_720p']:.3f} ms per face (target ≤ 0.3; reference "
+            f"{summary['reference_paste_ms_720p']:.2f} ms); masks + colour "
+            f"{summary['mask_colour_ms_720p']:.3f} ms per face, with reuse 1/5 "
+            f"{summary['mask_colour_ms_720p_reuse']:.3f} ms"
+        )
+    if colour:
+        print("\nPer-swap colour match vs per-frame (frames between swaps, swap every 5th, dlib faces)")
+        for stem in sorted({k.split("_psnr_min_db")[0] for k in colour if k.endswith("_psnr_min_db")}):
+            c = {k.removeprefix(stem + "_"): v for k, v in colour.items() if k.startswith(stem + "_")}
+            print(
+                f"  {stem:<22} face-region PSNR min {c['psnr_min_db']:.1f} dB, median "
+                f"{c['psnr_median_db']:.1f} dB over {c['frames']:.0f} frames; seam ΔE per swap "
+                f"{c['seam_de_per_swap']:.2f} vs per frame {c['seam_de_per_frame']:.2f}; colour ms "
+                f"{c['colour_ms_per_swap']:.3f} vs {c['colour_ms_per_frame']:.3f}"
+            )
     if e2e:
         print(f"\nFigure 2: end to end at 1280×720 with a {args.swap_gmacs:.1f} GMAC/face swapper stand-in")
         for path, r in e2e.items():
