@@ -455,3 +455,24 @@ def test_the_window_opens_on_a_damaged_gallery_and_voice_list_and_names_them(qtb
         assert window.voice_controls.library_note.isVisibleTo(window.voice_controls)
     finally:
         window.quit()
+
+
+def test_paths_no_file_can_have_in_the_settings_do_not_stop_the_window(qtbot):
+    # a 300-character name (ENAMETOOLONG) and a NUL (ValueError) where the Voice tab looks for files
+    long_name = "/tmp/" + "v" * 300 + ".pth"
+    paths = AppPaths.from_env()
+    paths.config_dir.mkdir(parents=True)
+    voice = {"converter": "rvc", "rvc_model": long_name, "rvc_index": "/tmp/a\u0000b.index"}
+    video = {"source": "file:/tmp/" + "c" * 300 + ".mp4"}
+    paths.settings_file.write_text(json.dumps({"voice": voice, "video": video}))
+    settings_store = SettingsStore(paths.settings_file)
+    settings, _ = settings_store.load_with_env()
+    window = build_window(settings, paths, virtual_camera=False, settings_store=settings_store)
+    qtbot.addWidget(window)
+    try:
+        rvc = window.voice_controls
+        assert rvc.rvc_voice.currentData() == long_name and "(not found)" in rvc.rvc_voice.currentText()
+        assert rvc.rvc_index.currentData() == "/tmp/a\u0000b.index"  # shown as saved, not another one
+        assert window.devices.source.currentData() == video["source"]
+    finally:
+        window.quit()

@@ -97,9 +97,9 @@ class VoiceLibrary:
         for item in candidates:
             path = Path(item)
             try:
-                if path.suffix.lower() == ".pth" and path.is_file():
+                if path.suffix.lower() == ".pth" and _is_file(path):
                     found.setdefault(str(path.resolve()), path)
-            except (OSError, ValueError):  # a name too long, a loop of links: not a voice
+            except (OSError, RuntimeError):  # a loop of links: not a voice
                 continue
         return sorted(found.values(), key=lambda p: p.stem.lower())
 
@@ -123,11 +123,24 @@ class VoiceLibrary:
     @staticmethod
     def indexes_for(model: str, extra: Iterable[str] = ()) -> list[Path]:
         """.index files beside the voice (RVC puts them there), the voice's own first, then ``extra``."""
-        out: list[Path] = [Path(p) for p in extra if Path(p).is_file()]
+        out: list[Path] = [Path(p) for p in extra if _is_file(p)]
         if model:
             voice = Path(model)
-            beside = sorted(
-                voice.parent.glob("*.index"), key=lambda p: (voice.stem.lower() not in p.name.lower(), p.name)
-            )
+            try:
+                beside = sorted(
+                    voice.parent.glob("*.index"),
+                    key=lambda p: (voice.stem.lower() not in p.name.lower(), p.name),
+                )
+            except (OSError, ValueError):  # a hand-edited path no folder can have
+                beside = []
             out += [p for p in beside if p not in out]
         return out
+
+
+def _is_file(path: str | Path) -> bool:
+    """Path.is_file, False for a name no file can have (a NUL, a 300-character component) instead
+    of an exception: the paths come from the settings file and voices.json."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
