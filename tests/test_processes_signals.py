@@ -87,7 +87,8 @@ def test_closing_the_terminal_during_voice_removes_the_microphone(pulse_server):
     assert _mirage_modules(pulse_server) == ""
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM], ids=lambda s: s.name)
+# SIGHUP is the terminal test above, SIGTERM and SIGINT were handled before; the battery sends all four
+@pytest.mark.parametrize("sig", [signal.SIGQUIT], ids=lambda s: s.name)
 def test_every_stop_signal_during_voice_removes_the_microphone(sig, pulse_server):
     proc = subprocess.Popen(_cli(*VOICE), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -116,9 +117,7 @@ def test_voice_stats_into_a_closed_pipe_ends_quietly_and_removes_the_microphone(
     assert _mirage_modules(pulse_server) == ""
 
 
-@pytest.mark.parametrize(
-    "args", [["--help"], ["devices"], ["models", "list"], ["voice", "--help"]], ids=" ".join
-)
+@pytest.mark.parametrize("args", [["devices"], ["models", "list"]], ids=" ".join)
 def test_every_printing_command_into_a_closed_pipe_ends_quietly(args, pulse_server):
     read_end, write_end = os.pipe()
     os.close(read_end)
@@ -126,8 +125,7 @@ def test_every_printing_command_into_a_closed_pipe_ends_quietly(args, pulse_serv
         done = subprocess.run(_cli(*args), stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
     finally:
         os.close(write_end)
-    # argparse itself swallows the failed write of --help (exit 0); the rest end as `yes | head` does
-    assert done.returncode == (0 if "--help" in args else 141), done.stderr
+    assert done.returncode == 141, done.stderr  # as `yes | head -1`'s `yes`
     assert done.stderr == "", done.stderr
 
 
@@ -317,3 +315,32 @@ def test_a_process_token_tells_a_reused_pid_apart():
     assert ProcessToken(me.pid, me.start + 1).liveness() is Liveness.DEAD
     assert _dead_token().liveness() is Liveness.DEAD
     assert ProcessToken.parse(str(me)) == me and ProcessToken.parse("x-1") is None
+
+
+def test_a_recording_survives_a_closed_stdout(tmp_path):
+    """`run -o rec.mp4 | head -1`: the summary line that failed used to unwind the run before the
+    recording was finished, and it was discarded."""
+    rec = tmp_path / "rec.mp4"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    argv = _cli("run", "--source", "test", "--no-virtual-camera", "--seconds", "1", "-o", str(rec))
+    try:
+        done = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and "Traceback" not in done.stderr, done.stderr
+    assert rec.is_file() and rec.stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]
+
+
+def test_the_server_watch_says_so_once_the_server_stays_gone(monkeypatch, tmp_path):
+    from mirage_desktop.voice.routing import ServerWatch
+
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/no-server-here")
+    now = [0.0]
+    watch = ServerWatch(PulseVirtualMic(), grace_s=1.0, clock=lambda: now[0])
+    assert watch.check("running", 10) == ""  # audio moving: the server is not even asked
+    assert watch.check("running", 10) == ""  # stuck at "running" (a hung server): asked, first miss
+    now[0] = 1.5
+    assert "sound server" in watch.check("audio device unavailable, retrying", 10)
+    assert ServerWatch(None).check("stopped", 0) == ""  # no PulseAudio in play (Windows, macOS)
