@@ -128,10 +128,10 @@ def _download(factory: StoreFactory, args: argparse.Namespace) -> int:
                 print(f"{model_id}: already installed ({_STATE_LABELS[status.state]}) at {status.path}")
                 continue
             path = store.download(model_id, progress=bar)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP/SIGQUIT (cli.signals.Interrupted)
             bar.close()
             print("Interrupted. Run the same command again to resume the download.", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return getattr(exc, "exit_code", EXIT_INTERRUPTED)
         except ModelError as exc:
             bar.close()
             failures += 1
