@@ -86,17 +86,28 @@ class IdentityStore:
         ``ID.corrupt-STAMP``, kept) and named in ``problems``; one that cannot be read now
         (permissions) is skipped and named. Nothing here raises: one bad folder never hides the rest."""
         found = GalleryScan()
-        if not self.root.exists():
-            return found
+        if self.root.exists() or self.root.is_symlink():
+            self._scan_into(found)
+        for message in found.problems:
+            log.warning("%s", message)
+        log.info(
+            "gallery %s: loaded %d identities; %d problems",
+            self.root,
+            len(found.identities),
+            len(found.problems),
+        )
+        return found
+
+    def _scan_into(self, found: GalleryScan) -> None:
         blocked = folder_problem(self.root, "gallery folder", "MIRAGE_DATA_DIR")
         if blocked:
             found.problems.append(blocked)
-            return found
+            return
         try:
             entries = sorted(self.root.iterdir())
         except OSError as exc:
             found.problems.append(f"The gallery folder {self.root} cannot be read: {exc.strerror or exc}.")
-            return found
+            return
         for folder in entries:
             if folder.name.startswith(".") or SET_ASIDE_MARK in folder.name or not folder.is_dir():
                 continue
@@ -115,15 +126,6 @@ class IdentityStore:
                 found.problems.append(note)
             found.identities.append(identity)
         found.identities.sort(key=lambda i: i.created)
-        for message in found.problems:
-            log.warning("%s", message)
-        log.info(
-            "gallery %s: loaded %d identities; %d problems",
-            self.root,
-            len(found.identities),
-            len(found.problems),
-        )
-        return found
 
     def _set_aside(self, folder: Path, reason: str) -> str:
         kept = safe_read.set_aside(folder)

@@ -387,3 +387,44 @@ def _voice_restored(fx: Fixtures) -> Outcome:
     ok = live and removed and ran.rc == 0 and "voice shut down" in log
     note = f"live: {live}, removed on close: {removed}, exit {ran.rc}"
     return judge(name, "17.1", ran, ok, note, [])
+
+
+@case("window: settings name a voice no file can have", "17.2")
+def _impossible_voice_paths(fx: Fixtures) -> Outcome:
+    """A 300-character file name and a NUL in the voice paths: before, Path.is_file raised and the
+    window did not start."""
+    name = "window: settings name a voice no file can have"
+    env = Env(fx.root, name)
+    env.config.mkdir(parents=True)
+    original = {
+        "voice": {
+            "converter": "rvc",
+            "rvc_model": "/tmp/" + "v" * 300 + ".pth",
+            "rvc_index": "/tmp/a\u0000b.index",
+        }
+    }
+    env.settings.write_text(json.dumps(original))
+    ran = run_window(env, linger=2.0)
+    ok, note = started_and_closed(env, ran)
+    try:
+        kept = (
+            json.loads(env.settings.read_text()).get("voice", {}).get("rvc_model")
+            == original["voice"]["rvc_model"]
+        )
+    except (OSError, ValueError):
+        kept = False
+    return judge(name, "17.2", ran, ok and kept, note, ["settings kept" if kept else "SETTINGS value lost"])
+
+
+@case("window: the gallery folder is a file", "17.2")
+def _gallery_file(fx: Fixtures) -> Outcome:
+    name = "window: the gallery folder is a file"
+    env = Env(fx.root, name)
+    root = Path(env.vars["MIRAGE_DATA_DIR"]) / "identities"
+    root.parent.mkdir(parents=True)
+    root.write_text("mine")
+    ran = run_window(env)
+    ok, note = started_and_closed(env, ran)
+    named = "is a file, not a folder" in log_text(env)
+    kept = root.read_text() == "mine"
+    return judge(name, "17.2", ran, ok and named and kept, note, ["file kept" if kept else "FILE LOST"])
