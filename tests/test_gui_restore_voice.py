@@ -252,3 +252,22 @@ def test_saved_values_outside_the_old_sliders_are_shown_and_applied_as_they_are(
         assert (window.settings.voice.semitones, window.settings.voice.formant) == (0.3, 0.55)
     finally:
         close(qtbot, window)
+
+
+def test_an_rvc_voice_saved_before_any_voice_existed_shows_none_chosen(qtbot):
+    # saved while the voices folder was empty; a voice has appeared since
+    voices = AppPaths.from_env().data_dir / "voices"
+    voices.mkdir(parents=True)
+    (voices / "alto.pth").write_bytes(b"not loaded: none is chosen")
+    write_settings({"voice": {"enabled": True, "converter": "rvc", "rvc_model": ""}})
+    window = open_like_mirage(qtbot)
+    try:
+        vc = window.voice_controls
+        assert vc.converter.currentText() == "Voice model (RVC)"
+        assert vc.rvc_voice.currentText() == "(choose a voice)" and vc.rvc_voice.currentData() == ""
+        assert vc.rvc_voice.findText("alto") >= 0  # offered, not pretended to be in use
+        # what starts is what is shown: no voice, and the tab says so
+        qtbot.waitUntil(lambda: window.voice.state == "failed", timeout=WAIT_MS)
+        assert window.settings.voice.rvc_model == ""
+    finally:
+        close(qtbot, window)

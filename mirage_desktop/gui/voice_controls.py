@@ -333,6 +333,10 @@ class VoiceControls(QWidget):
         for path in voices:
             self.rvc_voice.addItem(path.stem, str(path))
             self.rvc_voice.setItemData(self.rvc_voice.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
+        saved_rvc = self.vc.voice.enabled and self.vc.voice.converter == "rvc"
+        if restoring and not model and voices and saved_rvc:
+            # saved before any voice existed: show that none is chosen (as is applied), not the first
+            self.rvc_voice.insertItem(0, "(choose a voice)", "")
         if model and self.rvc_voice.findData(model) < 0:
             # the saved voice is gone: show that one (starting it says why it fails), not another voice
             self.rvc_voice.addItem(f"{Path(model).stem} (not found)", model)
