@@ -433,7 +433,7 @@ def test_voice_file_nan_midway_writes_nothing(tmp_path, capsys):
     out = tmp_path / "o.wav"
     out.write_bytes(b"old output")
     rc, text = _voice(capsys, src, out, "--converter", "passthrough")
-    assert rc == 2 and "not numbers (NaN or infinity) at 2.08 s" in text
+    assert rc == 2 and "not numbers (NaN or infinity) at 2.08 s" in text and "Writing" not in text
     assert out.read_bytes() == b"old output"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.wav", "o.wav"]
 
@@ -452,7 +452,14 @@ def test_voice_file_special_paths(tmp_path, testdata, capsys):
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert proc.returncode == 2 and "is a named pipe (FIFO), not an audio file" in proc.stderr, proc.stderr
+    import socket
+
+    sock_path = tmp_path / "sock.wav"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(sock_path))
+    sock.close()
     cases = [
+        ([str(sock_path), str(tmp_path / "o.wav")], "sock.wav is a socket, not an audio file"),
         (["/dev/zero", str(tmp_path / "o.wav")], "/dev/zero is a character device, not an audio file"),
         ([str(tmp_path), str(tmp_path / "o.wav")], "is a folder"),
         ([jfk, "/dev/null"], "/dev/null: it is a character device, not a regular file"),

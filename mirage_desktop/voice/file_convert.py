@@ -188,6 +188,9 @@ def convert_file(
             with sf.SoundFile(str(tmp), "w", out_rate, 1, subtype, format=fmt) as sink:
                 cut_s = _convert_stream(source, sink, out_rate, converter, config, stop, chunk_frames)
             partial.commit()
+        except FileInputError:  # the input turned out unreadable midway: its own message
+            partial.discard()
+            raise
         except OSError as exc:
             partial.discard()
             raise OutputError(f"Writing {out_path} failed: {describe_os_error(exc)}.") from exc

@@ -40,7 +40,12 @@ def _open_regular(path: str | Path):
         raise FileInputError(f"{path} is a folder, not an audio file") from None
     except PermissionError:
         raise FileInputError(f"{path}: permission denied") from None
-    except OSError as exc:
+    except OSError as exc:  # a socket cannot be opened at all (ENXIO): say what it is
+        kind = kind_of(p)
+        if kind not in ("a regular file", "missing") and not kind.startswith("unreadable"):
+            raise FileInputError(
+                f"{path} is {kind}, not an audio file: only regular files are read"
+            ) from None
         raise FileInputError(f"{path} cannot be opened: {exc.strerror or exc}") from None
     try:
         mode = os.fstat(fd).st_mode
