@@ -39,13 +39,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 code = _dispatch(argv)
             except KeyboardInterrupt as exc:
-                code = exit_code_of(exc)
-                say("interrupted\n" if code == 130 else f"{exc.args[0]} received: stopped\n")
+                code = _interrupted(exc)
+            except Exception as exc:
+                # a library that turned the interrupt into an error of its own (onnxruntime's import:
+                # "ImportError: initialization failed") is still the interrupt, not a crash
+                cause = _interrupt_in(exc)
+                if cause is None:
+                    raise
+                code = _interrupted(cause)
             sys.stdout.flush()  # now, under the guard, not at exit
     except BrokenPipeError:
         silence_closed_outputs()
         return EXIT_CLOSED_PIPE
     return EXIT_CLOSED_PIPE if outputs.closed and code == 0 else code
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    code = exit_code_of(exc)
+    say("interrupted\n" if code == 130 else f"{exc.args[0]} received: stopped\n")
+    return code
+
+
+def _interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt among ``exc``'s causes and contexts, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:

@@ -407,6 +407,27 @@ def _term_in_setup(fx: Fixtures) -> Outcome:
     return judge(name, SECTION, ran, ok, took(ran), lost)
 
 
+@case("SIGTERM while the face models load (3 moments)", SECTION)
+def _term_while_loading(fx: Fixtures) -> Outcome:
+    """onnxruntime's C extension turns an interrupt during its import into "ImportError:
+    initialization failed": still the interrupt, not a crash."""
+    name = "SIGTERM while the face models load (3 moments)"
+    results: list[Ran] = []
+    for delay in (0.05, 0.2, 0.5):
+        env = Env(fx.root, "term-loading", fx.models_ok)
+        src, _ = fx.clip_copy(env)
+        run = Running(env, "process", "-i", str(src), "-o", str(env.work / "out.mp4"), "--face", str(FACE))
+        wait_for(lambda env=env, run=run: bool(partials(env.work)) or not run.alive(), 30)
+        time.sleep(delay)
+        run.signal(signal.SIGTERM)
+        results.append(run.finish(20))
+        if partials(env.work) or results[-1].rc != 143:
+            break
+    worst = next((r for r in results if r.rc != 143 or "Traceback" in r.err), results[-1])
+    ok = all(r.rc == 143 for r in results) and len(results) == 3
+    return judge(name, SECTION, worst, ok, ", ".join(f"exit {r.rc}" for r in results))
+
+
 @case("SIGHUP during process", SECTION)
 def _hup_process(fx: Fixtures) -> Outcome:
     name = "SIGHUP during process"
