@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -187,11 +188,18 @@ def run_mirage(proc: FaceSwapProcessor, frames: list[np.ndarray]) -> PathResult:
     return run_mirages({"mirage": proc}, frames)["mirage"]
 
 
-def run_mirages(procs: dict[str, FaceSwapProcessor], frames: list[np.ndarray]) -> dict[str, PathResult]:
+def run_mirages(
+    procs: dict[str, FaceSwapProcessor],
+    frames: list[np.ndarray],
+    between: Callable[[int], None] | None = None,
+) -> dict[str, PathResult]:
     """Each processor on the same frames, frame by frame in turn: on a shared machine another
-    program's load then falls on every row alike, and the rows compare within the run."""
+    program's load then falls on every row alike, and the rows compare within the run. ``between(i)``
+    runs after frame i (the reference's frames, spread over the same stretch of time)."""
     results = {name: PathResult() for name in procs}
     for i, image in enumerate(frames):
+        if between is not None:
+            between(i)
         for name, proc in procs.items():
             result = results[name]
             frame = Frame(image=image.copy(), index=i, captured_at=time.perf_counter())
@@ -230,36 +238,40 @@ class Reference:
 
     def run(self, frames: list[np.ndarray], source_embedding: np.ndarray) -> PathResult:
         result = PathResult()
+        for i, image in enumerate(frames):
+            self.run_frame(image, source_embedding, result, first=i == 0)
+        return result
 
+    def run_frame(
+        self, image: np.ndarray, source_embedding: np.ndarray, result: PathResult, first: bool
+    ) -> None:
         class Source:
             normed_embedding = source_embedding
 
-        for i, image in enumerate(frames):
-            t0 = time.perf_counter()
-            faces = self.app.get(image)
-            t1 = time.perf_counter()
-            out = image
-            if faces:
-                face = max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
-                out = self.swapper.get(image, face, Source, paste_back=True)
-            t2 = time.perf_counter()
-            result.frame_ms.append((t2 - t0) * 1000)
-            result.add("analysis", (t1 - t0) * 1000)
-            result.add("swap+paste", (t2 - t1) * 1000)
-            if faces:
-                result.faces += 1
-                # split detection from the per-face analysis, and paste-back from the swap
-                d0 = time.perf_counter()
-                self.app.det_model.detect(image, max_num=0, metric="default")
-                d1 = time.perf_counter()
-                self.swapper.get(image, face, Source, paste_back=False)
-                d2 = time.perf_counter()
-                result.add("detect", (d1 - d0) * 1000)
-                result.add("per_face_models", (t1 - t0) * 1000 - (d1 - d0) * 1000)
-                result.add("paste_per_face", (t2 - t1) * 1000 - (d2 - d1) * 1000)
-            if i == 0:
-                result.psnr = psnr(out, image)
-        return result
+        t0 = time.perf_counter()
+        faces = self.app.get(image)
+        t1 = time.perf_counter()
+        out = image
+        if faces:
+            face = max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
+            out = self.swapper.get(image, face, Source, paste_back=True)
+        t2 = time.perf_counter()
+        result.frame_ms.append((t2 - t0) * 1000)
+        result.add("analysis", (t1 - t0) * 1000)
+        result.add("swap+paste", (t2 - t1) * 1000)
+        if faces:
+            result.faces += 1
+            # split detection from the per-face analysis, and paste-back from the swap
+            d0 = time.perf_counter()
+            self.app.det_model.detect(image, max_num=0, metric="default")
+            d1 = time.perf_counter()
+            self.swapper.get(image, face, Source, paste_back=False)
+            d2 = time.perf_counter()
+            result.add("detect", (d1 - d0) * 1000)
+            result.add("per_face_models", (t1 - t0) * 1000 - (d1 - d0) * 1000)
+            result.add("paste_per_face", (t2 - t1) * 1000 - (d2 - d1) * 1000)
+        if first:
+            result.psnr = psnr(out, image)
 
 
 # --- face stages at 720p (issue 11) ---------------------------------------------------------------------
@@ -718,8 +730,17 @@ def measure(args: argparse.Namespace, log):
                     name: mirage_path(models, models["swap_identity"], source, args.threads, look, every)
                     for name, (look, every) in MIRAGE_ROWS.items()
                 }
-                paths = run_mirages(procs, frames[: args.frames])
-                paths["reference"] = reference.run(frames[: args.ref_frames], source)
+                ref = PathResult()
+                ref_frames = frames[: args.ref_frames]
+                step = max(1, args.frames // max(1, len(ref_frames)))
+
+                def between(i: int, ref=ref, ref_frames=ref_frames, step=step) -> None:
+                    # the reference's frames interleaved with Mirage's: the same load falls on both
+                    if i % step == 0 and i // step < len(ref_frames):
+                        reference.run_frame(ref_frames[i // step], source, ref, first=i == 0)
+
+                paths = run_mirages(procs, frames[: args.frames], between)
+                paths["reference"] = ref
                 fig1[f"{w}x{h}"] = paths
             colour = colour_reuse_figures(args)
             if args.e2e_frames > 0:
