@@ -164,7 +164,7 @@ def test_bad_source_photo_keeps_the_old_identity(
     proc = processor(detector, swapper_for(face_models.identity), obama_identity, embedder=embedder)
     bad = tmp_path / "notes.jpg"
     bad.write_text("hello")
-    with pytest.raises(SourceFaceError, match="not an image"):
+    with pytest.raises(SourceFaceError, match="not a photo"):
         proc.set_source_image(bad)
     np.testing.assert_allclose(proc.source.embedding, obama_identity)
 
