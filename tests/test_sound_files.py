@@ -21,6 +21,9 @@ import soundfile as sf
 from mirage_desktop.cli import main
 from mirage_desktop.media.channels import CEILING, KNEE, downmix_for
 from mirage_desktop.media.samples import FrameReader, RateConverter, encoder_rate
+from mirage_desktop.testmodels.sound_media import sound_of as _decode_audio
+from mirage_desktop.testmodels.sound_media import tone as _tone
+from mirage_desktop.testmodels.sound_media import video_with_sound as _video_with_sound
 from mirage_desktop.voice.converters import create_converter
 from mirage_desktop.voice.file_convert import convert_file
 from mirage_desktop.voice.pipeline import PipelineConfig
@@ -40,80 +43,6 @@ def speech(testdata) -> tuple[np.ndarray, int]:
     x, rate = sf.read(testdata / "audio" / "jfk.flac", dtype="float32", always_2d=True)
     x = x.mean(axis=1)[: 4 * rate]
     return (0.9 * x / np.abs(x).max()).astype(np.float32), rate
-
-
-def _tone(rate: int, seconds: float, freq: float = 300.0, amp: float = 0.4) -> np.ndarray:
-    t = np.arange(round(rate * seconds)) / rate
-    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def _video_with_sound(
-    path: Path,
-    streams: list[tuple[np.ndarray, int, str]],
-    *,
-    seconds: float = 1.0,
-    codec: str = "pcm_s16le",
-    fmt: str = "s16",
-    defaults: tuple[int, ...] = (),
-    titles: tuple[str, ...] = (),
-    broken: range | None = None,
-) -> Path:
-    """An .mkv with a 64×64 picture of ``seconds`` and one audio stream per (channels × samples,
-    rate, layout). ``broken``: packet numbers of the first stream replaced with garbage."""
-    container = av.open(str(path), "w", format="nut" if path.suffix == ".nut" else None)
-    video = container.add_stream("mpeg4", rate=25)
-    video.width = video.height = 64
-    video.pix_fmt = "yuv420p"
-    audios = []
-    for i, (_data, rate, layout) in enumerate(streams):
-        stream = container.add_stream(codec, rate=rate, layout=layout)
-        stream.format = fmt
-        stream.disposition = av.stream.Disposition.default if i in defaults else 0
-        if i < len(titles):
-            stream.metadata["title"] = titles[i]
-        audios.append(stream)
-    for i, (stream, (data, rate, layout)) in enumerate(zip(audios, streams, strict=True)):
-        count = 0
-        for start in range(0, data.shape[1], 1024):
-            chunk = data[:, start : start + 1024]
-            arr = chunk if fmt.endswith("p") else chunk.T.reshape(1, -1)
-            if fmt.startswith("s16"):
-                arr = (np.clip(arr, -1, 1) * 32767).astype(np.int16)
-            if fmt == "s64":  # numpy cannot fill s64 frames: float ones converted by swresample
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=layout)
-                frame.sample_rate = rate
-                frame = av.AudioResampler(format="s64", layout=layout, rate=rate).resample(frame)[0]
-            else:
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt, layout=layout)
-            frame.sample_rate = rate
-            frame.pts = start
-            for packet in stream.encode(frame):
-                if i == 0 and broken is not None and count in broken:
-                    bad = av.Packet(
-                        bytes(np.random.default_rng(count).integers(0, 256, packet.size, np.uint8))
-                    )
-                    bad.pts, bad.dts, bad.duration = packet.pts, packet.dts, packet.duration
-                    bad.time_base, bad.stream = packet.time_base, stream
-                    packet = bad
-                container.mux(packet)
-                count += 1
-        container.mux(stream.encode(None))
-    for n in range(round(seconds * 25)):
-        vf = av.VideoFrame.from_ndarray(np.full((64, 64, 3), (n * 7) % 256, np.uint8), format="rgb24")
-        vf.pts = n
-        container.mux(video.encode(vf))
-    container.mux(video.encode(None))
-    container.close()
-    return path
-
-
-def _decode_audio(path: Path) -> tuple[np.ndarray, int]:
-    """The output's sound as float32 samples × channels, and its rate."""
-    read = FrameReader()
-    with av.open(str(path)) as c:
-        rate = c.streams.audio[0].codec_context.sample_rate
-        blocks = [read(f) for f in c.decode(c.streams.audio[0])]
-    return np.concatenate(blocks), rate
 
 
 def _process(capsys, src: Path, out: Path, *more: str) -> tuple[int, str]:
