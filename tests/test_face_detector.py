@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from mirage_desktop.processing.face.contract import IOSpec, ModelContractError, check_session_io
-from mirage_desktop.processing.face.detector import ScrfdDetector, nms
+from mirage_desktop.processing.face.detector import ScrfdDetector, letterbox, nms
 from mirage_desktop.testmodels.scrfd import (
     DET10G_OUTPUT_NAMES,
     OBAMA_KPS,
@@ -79,7 +79,9 @@ def test_decoder_matches_insightface(session, testdata, name, size):
             image, (640, round(640 * image.shape[0] / image.shape[1])), interpolation=cv2.INTER_AREA
         )
     ref_det, ref_kps = reference.detect(image, input_size=(size, size))
-    ours = ScrfdDetector(session, input_size=size, score_threshold=0.5, nms_threshold=0.4).detect(image)
+    detector = ScrfdDetector(session, input_size=size, score_threshold=0.5, nms_threshold=0.4)
+    detector.compact = False  # insightface's square canvas
+    ours = detector.detect(image)
 
     assert len(ours) == len(ref_det) >= 1
     if name != "obama.jpg" and size == 640:
@@ -265,3 +267,54 @@ def test_flop_matched_standin(tmp_path, testdata, session):
     for x, y in zip(a, b, strict=True):
         np.testing.assert_allclose(x.kps, y.kps, atol=1e-2)
         assert abs(x.score - y.score) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("name", "reference_canvas"),
+    [("hamilton_frame", "rectangle"), ("two_people.jpg", "rectangle"), ("obama.jpg", "square")],
+)
+def test_compact_canvas_matches_insightface(session, testdata, name, reference_canvas):
+    """A dynamic-size model gets a canvas trimmed to the image (640×384 for 16:9, 40 % fewer pixels
+    than 640×640). For a wide frame that is exactly insightface's SCRFD asked for that rectangle; for
+    a portrait whose rounded-up width would make insightface fit the width instead, the placement
+    (one scale from the height) is still insightface's square one, and so are the faces."""
+    from insightface.model_zoo.scrfd import SCRFD
+
+    if name == "hamilton_frame":
+        cap = cv2.VideoCapture(str(testdata / "video" / "hamilton_clip.mp4"))
+        ok, image = cap.read()
+        cap.release()
+        assert ok
+        image = cv2.resize(image, (1280, 720))
+    else:
+        image = _image(testdata, name)
+    detector = ScrfdDetector(session, input_size=640, score_threshold=0.5, nms_threshold=0.4)
+    assert detector.compact
+    box = letterbox(image, 640, compact=True)
+    h, w = box.canvas.shape[:2]
+    assert max(h, w) == 640 and h % 32 == 0 and w % 32 == 0 and min(h, w) < 640
+    if name == "hamilton_frame":
+        assert (h, w) == (384, 640)
+    size = (w, h) if reference_canvas == "rectangle" else (640, 640)
+    reference = SCRFD(session=session)
+    reference.prepare(-1, det_thresh=0.5, nms_thresh=0.4, input_size=size)
+    ref_det, ref_kps = reference.detect(image, input_size=size)
+    ours = detector.detect(image)
+    assert len(ours) == len(ref_det) >= 1
+    by_score = sorted(ours, key=lambda f: -f.score)
+    ref_order = np.argsort(-ref_det[:, 4], kind="stable")
+    np.testing.assert_allclose([f.score for f in by_score], ref_det[ref_order, 4], atol=1e-5)
+    np.testing.assert_allclose(np.stack([f.box for f in by_score]), ref_det[ref_order, :4], atol=0.05)
+    np.testing.assert_allclose(np.stack([f.kps for f in by_score]), ref_kps[ref_order], atol=0.05)
+
+
+def test_a_fixed_size_model_keeps_the_square_canvas(tmp_path, testdata):
+    import onnx
+
+    model = onnx.load(str(build_scrfd(tmp_path / "det.onnx", obama_template(testdata))))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = 640, 640
+    onnx.save(model, str(tmp_path / "fixed.onnx"))
+    detector = ScrfdDetector(_session(tmp_path / "fixed.onnx"), input_size=640)
+    assert not detector.compact
+    assert detector.detect(_image(testdata, "two_people.jpg"))

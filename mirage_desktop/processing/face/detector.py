@@ -1,8 +1,12 @@
 """SCRFD face detection (insightface's det_10g and models with its contract) on ONNX Runtime.
 
-The model sees a square ``input_size`` canvas with the image letterboxed into its top-left
-corner; for each of the strides 8, 16 and 32 it scores two anchors per grid cell and regresses
-a box and five keypoints as distances from the anchor centre, in units of the stride.
+The model sees an ``input_size`` canvas with the image letterboxed into its top-left corner:
+square, as insightface makes it, for a model with a fixed input size; for one with a dynamic size
+(det_10g), only as tall or wide as the image, its short side rounded up to a multiple of 32, as
+SCRFD is evaluated on whole images — a 16:9 frame is then 640×384 instead of 640×640, 40 % fewer
+pixels of black border for the network to convolve. For each of the strides 8, 16 and 32 it
+scores two anchors per grid cell and regresses a box and five keypoints as distances from the
+anchor centre, in units of the stride.
 """
 
 from __future__ import annotations
@@ -40,14 +44,15 @@ def _scrfd_specs() -> tuple[list[IOSpec], list[IOSpec]]:
 
 @dataclass(frozen=True, slots=True)
 class Letterbox:
-    """How an image was placed on the detector's square canvas."""
+    """How an image was placed on the detector's canvas."""
 
-    canvas: np.ndarray  # size×size×3 uint8, image in the top-left corner
+    canvas: np.ndarray  # H×W×3 uint8 (size×size unless compact), image in the top-left corner
     scale: float  # canvas pixels per image pixel
 
 
-def letterbox(image_bgr: np.ndarray, size: int) -> Letterbox:
-    """Resize keeping the aspect ratio into the top-left of a black size×size canvas.
+def letterbox(image_bgr: np.ndarray, size: int, compact: bool = False) -> Letterbox:
+    """Resize keeping the aspect ratio into the top-left of a black size×size canvas (``compact``:
+    its short side only as long as the image's, rounded up to the largest stride).
 
     Matches insightface's placement (integer truncation of the short side, one scale from the
     height) so detections agree with the reference implementation.
@@ -61,7 +66,9 @@ def letterbox(image_bgr: np.ndarray, size: int) -> Letterbox:
     # Bilinear reads every source pixel down to about half size (as insightface resizes, so results
     # match it there); below that it skips pixels and aliases texture, so shrink by area averaging.
     interpolation = cv2.INTER_AREA if scale < AREA_BELOW_SCALE else cv2.INTER_LINEAR
-    canvas = np.zeros((size, size, 3), dtype=np.uint8)
+    step = STRIDES[-1]
+    shape = (-(-new_h // step) * step, -(-new_w // step) * step) if compact else (size, size)
+    canvas = np.zeros((*shape, 3), dtype=np.uint8)
     canvas[:new_h, :new_w] = cv2.resize(image_bgr, (new_w, new_h), interpolation=interpolation)
     return Letterbox(canvas=canvas, scale=scale)
 
@@ -134,6 +141,8 @@ class ScrfdDetector:
             )
         self.session = session
         self.input_size = int(input_size)
+        #: the canvas trimmed to the image: only for a model whose input size is dynamic
+        self.compact = fixed is None or all(d is None for d in fixed[2:])
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.model_name = model_name
@@ -161,13 +170,14 @@ class ScrfdDetector:
         kw.setdefault("model_name", path.name)
         return cls(session, **kw)
 
-    def anchor_centres(self, stride: int) -> np.ndarray:
-        """(N, 2) anchor centres for one stride at the current input size, two per cell, row-major."""
-        key = (self.input_size, stride)
+    def anchor_centres(self, stride: int, canvas_hw: tuple[int, int] | None = None) -> np.ndarray:
+        """(N, 2) anchor centres for one stride on a canvas (default: the square input size), two
+        per cell, row-major."""
+        height, width = canvas_hw or (self.input_size, self.input_size)
+        key = (height, width, stride)
         centres = self._centres.get(key)
         if centres is None:
-            cells = self.input_size // stride
-            ys, xs = np.mgrid[:cells, :cells]
+            ys, xs = np.mgrid[: height // stride, : width // stride]
             grid = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float32) * stride
             centres = np.repeat(grid, ANCHORS_PER_CELL, axis=0)
             self._centres[key] = centres
@@ -187,11 +197,13 @@ class ScrfdDetector:
             for o, width in zip(outputs, OUTPUT_WIDTHS, strict=True)
         ]
 
-    def decode(self, outputs: list[np.ndarray], scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decode(
+        self, outputs: list[np.ndarray], scale: float, canvas_hw: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (M, 4), keypoints (M, 5, 2) and scores (M,) above the score threshold, in image pixels."""
         boxes, kpss, scores = [], [], []
         for k, stride in enumerate(STRIDES):
-            centres = self.anchor_centres(stride)
+            centres = self.anchor_centres(stride, canvas_hw)
             score = outputs[k][:, 0]
             if score.shape[0] != centres.shape[0]:
                 raise ModelContractError(
@@ -220,8 +232,8 @@ class ScrfdDetector:
     def detect(self, image_bgr: np.ndarray, max_faces: int = 0) -> list[DetectedFace]:
         """Faces in the image, in its pixel coordinates, largest first; at most ``max_faces`` when > 0."""
         image = as_bgr(image_bgr)
-        box = letterbox(image, self.input_size)
-        boxes, kpss, scores = self.decode(self.run(box.canvas), box.scale)
+        box = letterbox(image, self.input_size, compact=self.compact)
+        boxes, kpss, scores = self.decode(self.run(box.canvas), box.scale, box.canvas.shape[:2])
         if scores.size == 0:
             return []
         keep = nms(boxes, scores, self.nms_threshold)
