@@ -3,7 +3,6 @@ owner is still the process that wrote it (a PID can be reused by any program aft
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mirage_desktop.safe_read import loads_json, read_bytes
+from mirage_desktop.system.process_identity import Liveness, ProcessToken, start_ticks
 
 #: a record is under 1 kB; a lock file bigger than this is not ours and is not read
 RECORD_LIMIT = 4096
@@ -38,13 +38,9 @@ class LockOwner:
         return parts[0] + (f" ({', '.join(details)})" if details else "")
 
     def is_alive(self) -> bool:
-        """True while the recorded process still runs (and is the same one, where the OS can tell)."""
-        if not _pid_exists(self.pid):
-            return False
-        if self.started is None:
-            return True
-        now = process_start(self.pid)
-        return now is None or now == self.started
+        """True while the recorded process still runs (and is the same one, where the OS can tell);
+        an owner that cannot be judged here counts as alive."""
+        return ProcessToken(self.pid, self.started or 0).liveness() is not Liveness.DEAD
 
 
 def current() -> LockOwner:
@@ -93,26 +89,8 @@ def parse(data: bytes) -> LockOwner | None:
 
 
 def process_start(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks): unique per process until reboot."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-        # The command name (field 2) is in parentheses and may itself contain spaces or ')'.
-        return int(raw[raw.rindex(b")") + 2 :].split()[19])
-    return None
-
-
-def _pid_exists(pid: int) -> bool:
-    if sys.platform == "win32":  # pragma: no cover - no signal 0 on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: it exists
-    except OSError:
-        return False
-    return True
+    """The process's start time (system.process_identity.start_ticks), None when unknown."""
+    return start_ticks(pid) or None
 
 
 def _whole(value: Any) -> bool:
