@@ -31,10 +31,11 @@ def kind_of(path: str | os.PathLike[str]) -> str:
         return "missing" if not os.path.islink(path) else "a broken link"
     except OSError as exc:
         return f"unreadable ({exc.strerror or exc})"
-    return _kind_of_mode(mode)
+    return kind_of_mode(mode)
 
 
-def _kind_of_mode(mode: int) -> str:
+def kind_of_mode(mode: int) -> str:
+    """A file mode (st_mode) in words, as kind_of gives it."""
     if stat.S_ISREG(mode):
         return "a regular file"
     if stat.S_ISDIR(mode):
@@ -48,6 +49,15 @@ def _kind_of_mode(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a regular file"
+
+
+def special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists and is not a regular file ("a named pipe (FIFO)", "a
+    folder", ...); None for a regular file, nothing at all, a broken link or an unreadable path."""
+    kind = kind_of(path)
+    if kind in ("a regular file", "missing", "a broken link") or kind.startswith("unreadable"):
+        return None
+    return kind
 
 
 def not_regular_reason(path: str | os.PathLike[str]) -> str | None:
@@ -80,7 +90,7 @@ def read_bytes(path: str | os.PathLike[str], limit: int = SMALL_FILE_LIMIT, what
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise UnreadableFile(f"{what} {path} is {_kind_of_mode(mode)}, not a regular file")
+            raise UnreadableFile(f"{what} {path} is {kind_of_mode(mode)}, not a regular file")
         size = os.fstat(fd).st_size
         if size > limit:
             raise UnreadableFile(f"{what} {path} is {_size(size)}, more than the {_size(limit)} allowed")

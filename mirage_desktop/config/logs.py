@@ -53,11 +53,6 @@ def setup_logging(log_dir: Path, console_level: int = logging.WARNING) -> Path |
 
 def _special(path: Path) -> str | None:
     """What ``path`` is when it exists and is not a regular file (a FIFO, a device, a folder)."""
-    from mirage_desktop.safe_read import kind_of
+    from mirage_desktop.safe_read import special_kind
 
-    kind = kind_of(path)
-    return (
-        None
-        if kind in ("a regular file", "missing", "a broken link") or kind.startswith("unreadable")
-        else kind
-    )
+    return special_kind(path)

@@ -37,8 +37,8 @@ SETTINGS_LIMIT = 1024 * 1024
 def special_reason(path: Path) -> str | None:
     """Why ``path`` is not something to read or replace ("... is a named pipe (FIFO) ..."); None
     for a regular file or nothing at all."""
-    kind = safe_read.kind_of(path)
-    if kind in ("a regular file", "missing", "a broken link") or kind.startswith("unreadable"):
+    kind = safe_read.special_kind(path)
+    if kind is None:
         return None
     if os.path.islink(path):
         return f"{path} is a link to {os.path.realpath(path)}, {kind}, not a regular file"

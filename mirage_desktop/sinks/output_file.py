@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirage_desktop.durable import fsync_path
+from mirage_desktop.safe_read import kind_of_mode
 from mirage_desktop.sinks.base import SinkError
 from mirage_desktop.sinks.output_lock import OutputBusy, OutputLock
 from mirage_desktop.system.process_identity import Liveness, ProcessToken
@@ -100,7 +101,7 @@ def check_destination(
             raise OutputError(f"The {what} {path} is a folder. Give a file name inside it instead.")
         if not stat.S_ISREG(mode):
             # os.replace over a device node or a pipe would replace the node itself
-            raise OutputError(f"The {what} {path} is not a regular file (a device or a pipe).")
+            raise OutputError(f"The {what} {path} is {kind_of_mode(mode)}, not a regular file.")
     folder = dest.parent
     if not folder.exists():
         raise OutputError(f"Cannot write the {what} {path}: the folder {folder} does not exist.")
