@@ -70,15 +70,6 @@ def not_regular_reason(path: str | os.PathLike[str]) -> str | None:
     return f"{path} is {kind}, not a regular file"
 
 
-def require_regular_file(path: str | os.PathLike[str], what: str = "file") -> None:
-    """Raise UnreadableFile (FileNotFoundError when missing) unless ``path`` is a regular file."""
-    kind = kind_of(path)
-    if kind == "missing":
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    if kind != "a regular file":
-        raise UnreadableFile(f"{what} {path} is {kind}, not a regular file")
-
-
 def read_bytes(path: str | os.PathLike[str], limit: int = SMALL_FILE_LIMIT, what: str = "file") -> bytes:
     """The whole file, if it is a regular file of at most ``limit`` bytes; else UnreadableFile."""
     try:
