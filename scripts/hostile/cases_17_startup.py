@@ -10,7 +10,9 @@ a hang; a traceback or a crash is a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import re
 import signal
@@ -45,47 +47,25 @@ def run_window(
     linger: float = 1.5,
     extra_env: dict[str, str] | None = None,
 ) -> Ran:
-    """Start the window; once ``until`` is in its log (or stderr), wait ``linger`` s, then SIGTERM."""
-    err_path = env.base / f"window-stderr-{time.monotonic_ns()}.txt"
-    started = time.monotonic()
-    with open(err_path, "w") as err_file:
-        proc = subprocess.Popen(
-            [str(WINDOW)],
-            stdout=err_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env.environ(**(extra_env or {})),
-            cwd=env.work,
-            start_new_session=True,
-        )
-        deadline = started + timeout
-        signalled_at = None
-        timed_out = False
-        while proc.poll() is None:
-            now = time.monotonic()
-            if signalled_at is None and (
-                until in log_text(env) or until in err_path.read_text(errors="replace")
-            ):
-                time.sleep(linger)
-                proc.send_signal(signal.SIGTERM)
-                signalled_at = time.monotonic()
-                deadline = signalled_at + 15.0
-            if now >= deadline:
-                timed_out = True
-                proc.kill()
-                proc.wait()
-                break
-            time.sleep(0.1)
-    ended = time.monotonic()
-    return Ran(
-        argv=["mirage"],
-        rc=proc.returncode,
-        out="",
-        err=err_path.read_text(errors="replace"),
-        elapsed=ended - started,
-        timed_out=timed_out,
-        after_signal=None if signalled_at is None else ended - signalled_at,
+    """Start the window; once ``until`` is in its log (or its output), wait ``linger`` s, then
+    SIGTERM. ``err`` holds all it printed."""
+    seen_at: list[float] = []
+
+    def ready(err: str) -> bool:
+        if not seen_at and (until in log_text(env) or until in err):
+            seen_at.append(time.monotonic())
+        return bool(seen_at) and time.monotonic() - seen_at[0] >= linger
+
+    ran = run_cli(
+        env,
+        timeout=timeout,
+        extra_env=extra_env,
+        send=signal.SIGTERM,
+        send_when=ready,
+        send_after=math.inf,
+        program=WINDOW,
     )
+    return dataclasses.replace(ran, out="", err=ran.out + ran.err)
 
 
 def started_and_closed(env: Env, ran: Ran) -> tuple[bool, str]:

@@ -112,10 +112,12 @@ def run_cli(
     send_when: Callable[[str], bool] | None = None,
     send_after: float = 8.0,
     preexec: Callable[[], None] | None = None,
+    program: Path = CLI,
 ) -> Ran:
-    """Run mirage-cli; with ``send``, deliver that signal once ``send_when(stderr so far)`` holds
-    (or ``send_after`` seconds passed), then allow 15 s for a clean exit."""
-    argv = [str(CLI), *args]
+    """Run mirage-cli (or ``program``, e.g. the window); with ``send``, deliver that signal once
+    ``send_when(stderr so far)`` holds (or ``send_after`` seconds passed), then allow 15 s for a
+    clean exit."""
+    argv = [str(program), *args]
     err_path = env.base / f"stderr-{time.monotonic_ns()}.txt"
     out_path = err_path.with_name(err_path.name.replace("stderr", "stdout"))
     started = time.monotonic()
